@@ -1,0 +1,123 @@
+"""Command line: serve (default), ``create-table``, ``check-rules``.
+
+python -m limiter_service [--host H] [--port P] [--workers N]
+python -m limiter_service create-table
+python -m limiter_service check-rules FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from limiter_service.rules import RuleError, load_rules_file
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (structured logs for the cluster's log pipeline)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def log_config(level: str) -> dict[str, object]:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {"uvicorn.access": {"level": "WARNING"}},
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m limiter_service", description="The rate limiter service."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("create-table", help="create LIMITER_TABLE at the configured endpoint (local runs, tests)")
+    rules = sub.add_parser("check-rules", help="validate a rules file and exit")
+    rules.add_argument("file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check-rules":
+        try:
+            rules = load_rules_file(args.file)
+        except RuleError as exc:
+            print(f"invalid rules: {exc}", file=sys.stderr)
+            return 2
+        print(f"{len(rules)} rules OK")
+        return 0
+
+    from pydantic import ValidationError
+
+    from limiter_service.settings import get_settings
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"invalid LIMITER_* settings: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "create-table":
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from limiter_service.stores.dynamodb import create_table
+
+        try:
+            status = create_table(settings.table)
+        except (BotoCoreError, ClientError, TimeoutError) as exc:
+            print(f"create-table {settings.table} failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"table {settings.table}: {status}")
+        return 0
+
+    from limiter_service.app import load_rules
+
+    try:
+        load_rules(settings)  # an invalid rules file stops the service here, with a clear message
+    except RuleError as exc:
+        print(f"invalid rules: {exc}", file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    uvicorn.run(
+        "limiter_service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=log_config(settings.log_level),
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

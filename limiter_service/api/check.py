@@ -1,0 +1,94 @@
+"""POST /v1/check: the decision API for any caller."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from limiter_service.api.deps import LimiterDep
+from limiter_service.headers import ratelimit_headers
+from limiter_service.limiter import MAX_KEY_BYTES
+
+router = APIRouter(tags=["decisions"])
+
+
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: Annotated[StrictStr, Field(min_length=1, max_length=64, description="rule name")]
+    key: Annotated[
+        StrictStr, Field(min_length=1, description=f"the caller's key, 1 to {MAX_KEY_BYTES} UTF-8 bytes")
+    ]
+    cost: Annotated[StrictInt, Field(ge=1, description="units to take; at most the rule's limit")] = 1
+
+    @field_validator("key")
+    @classmethod
+    def _key_bytes(cls, value: str) -> str:
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise ValueError("key must be valid Unicode (no lone surrogates)") from None
+        if size > MAX_KEY_BYTES:
+            raise ValueError(f"key must be at most {MAX_KEY_BYTES} bytes in UTF-8, got {size}")
+        return value
+
+    @field_validator("rule")
+    @classmethod
+    def _rule_text(cls, value: str) -> str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("rule must be valid Unicode (no lone surrogates)") from None
+        return value
+
+
+class CheckResponse(BaseModel):
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float = Field(description="seconds until the window resets")
+    retry_after: float | None = Field(description="seconds to wait when denied, else null")
+
+
+class ErrorResponse(BaseModel):
+    error: str
+
+
+@router.post(
+    "/v1/check",
+    response_model=CheckResponse,
+    responses={404: {"model": ErrorResponse, "description": "unknown rule"}},
+)
+async def check(body: CheckRequest, limiter: LimiterDep) -> Response:
+    """Take `cost` units from `key` under `rule` and say whether the request is allowed."""
+    rule = limiter.rules.get(body.rule)
+    if rule is None:
+        return Response(
+            json.dumps({"error": f"unknown rule {body.rule!r}"}),
+            status_code=404,
+            media_type="application/json",
+        )
+    if body.cost > rule.limit:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body", "cost"),
+                    "msg": f"cost {body.cost} exceeds the limit {rule.limit} of rule {rule.name!r}",
+                    "type": "value_error",
+                }
+            ]
+        )
+    result = await limiter.check(rule, body.key, body.cost)
+    d = result.decision
+    payload = {
+        "allowed": result.enforced_allowed,
+        "limit": d.limit,
+        "remaining": d.remaining,
+        "reset_after": round(d.reset_after, 3),
+        "retry_after": None if result.enforced_allowed or d.retry_after is None else round(d.retry_after, 3),
+    }
+    return Response(json.dumps(payload), media_type="application/json", headers=ratelimit_headers([result]))
