@@ -88,6 +88,10 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, (TimeoutError, BotoCoreError))
 
 
+def _default_client(config: Config) -> Any:
+    return boto3.session.Session().client("dynamodb", config=config)
+
+
 class DynamoDBStore(Store):
     """Counters as items ``{pk: S, count: N, expires_at: N}`` in the counters table."""
 
@@ -121,6 +125,7 @@ class DynamoDBStore(Store):
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="limiter-ddb")
         self._client_lock = threading.Lock()
         self._client: Any = self._new_client()  # raises StoreError on bad configuration
+        self._stale = False
         self._failures = 0
         self._open_until = 0.0
         self._reachable = True
@@ -142,13 +147,18 @@ class DynamoDBStore(Store):
         except (BotoCoreError, ValueError) as exc:
             raise StoreError(f"cannot create the DynamoDB client: {exc}", reason=_reason(exc)) from exc
 
-    def _reset_client(self) -> None:
-        with self._client_lock:
-            old, self._client = self._client, self._new_client()
-        try:
-            old.close()
-        except Exception:  # pragma: no cover - best effort
-            log.debug("closing the old DynamoDB client failed", exc_info=True)
+    def _run(self, fn: Callable[[Any], T]) -> T:
+        """Runs in a worker thread: replace a stale client (off the event loop), then call."""
+        if self._stale:
+            with self._client_lock:
+                if self._stale:
+                    old, self._client = self._client, self._new_client()
+                    self._stale = False
+                    try:
+                        old.close()
+                    except Exception:  # pragma: no cover - best effort
+                        log.debug("closing the old DynamoDB client failed", exc_info=True)
+        return fn(self._client)
 
     @property
     def reachable(self) -> bool:
@@ -169,11 +179,10 @@ class DynamoDBStore(Store):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            client = self._client
             self.calls += 1
             try:
-                result = await asyncio.wait_for(loop.run_in_executor(self._executor, fn, client), remaining)
-            except Exception as exc:  # noqa: BLE001 - classified below
+                result = await asyncio.wait_for(loop.run_in_executor(self._executor, self._run, fn), remaining)
+            except Exception as exc:
                 last = exc
                 if not _retryable(exc):
                     break
@@ -196,11 +205,8 @@ class DynamoDBStore(Store):
         if self._failures >= self._reset_after:
             self._failures = 0
             self._open_until = now + self._cooldown
+            self._stale = True  # the next call builds a fresh client (and connection pool)
             log.warning("DynamoDB failing repeatedly; new client, short-circuit for %.2fs", self._cooldown)
-            try:
-                self._reset_client()
-            except StoreError:
-                log.exception("cannot recreate the DynamoDB client")
 
     def _observe(self, operation: str, seconds: float, reason: str | None) -> None:
         if self._observer is not None:

@@ -1,0 +1,212 @@
+"""The same store cases over every store (memory; DynamoDB on dynalite), plus DynamoDB failure cases."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from limiter_testutil import LocalServer, dynamodb_store, free_port
+
+from limiter_service.clock import FakeClock
+from limiter_service.stores.base import Store, StoreError
+from limiter_service.stores.dynamodb import DynamoDBStore, create_table
+from limiter_service.stores.memory import MemoryStore
+
+pytestmark = pytest.mark.anyio
+NOW = 1_700_000_000.0
+
+
+@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.dynamodb)])
+def store(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Store]:
+    if request.param == "memory":
+        s: Store = MemoryStore(clock=clock)
+    else:
+        server: LocalServer = request.getfixturevalue("dynalite")
+        s = dynamodb_store(server.endpoint, request.getfixturevalue("dynalite_table"), clock)
+    yield s
+    asyncio.run(s.aclose())
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock(time.time())
+
+
+def key() -> str:
+    return f"test#{uuid.uuid4().hex}"
+
+
+async def test_first_increment_creates_the_counter(store: Store, clock: FakeClock) -> None:
+    k = key()
+    assert await store.get(k) == 0
+    result = await store.incr_if(k, 3, 10, int(clock()) + 60)
+    assert result.applied and result.count == 3
+    assert await store.get(k) == 3
+
+
+async def test_refuses_past_the_ceiling_and_keeps_the_count(store: Store, clock: FakeClock) -> None:
+    k = key()
+    exp = int(clock()) + 60
+    assert (await store.incr_if(k, 4, 5, exp)).count == 4
+    refused = await store.incr_if(k, 2, 5, exp)
+    assert not refused.applied
+    assert refused.count in (None, 4)  # dynalite does not return ALL_OLD on a failed condition
+    exact = await store.incr_if(k, 1, 5, exp)
+    assert exact.applied and exact.count == 5
+    assert not (await store.incr_if(k, 1, 5, exp)).applied
+    assert await store.get(k) == 5
+
+
+async def test_cost_above_ceiling_is_refused_even_on_a_fresh_key(store: Store, clock: FakeClock) -> None:
+    k = key()
+    calls_before = getattr(store, "calls", 0)
+    result = await store.incr_if(k, 6, 5, int(clock()) + 60)
+    assert not result.applied
+    assert getattr(store, "calls", 0) == calls_before  # no I/O at all
+    assert await store.get(k) == 0
+
+
+async def test_expiry_is_set_once_and_expired_counters_read_as_zero(store: Store, clock: FakeClock) -> None:
+    k = key()
+    exp = int(clock()) + 30
+    await store.incr_if(k, 1, 10, exp)
+    await store.incr_if(k, 1, 10, exp + 100)  # a later write keeps the first expiry
+    assert await stored_expiry(store, k) == exp
+    clock.advance(31)
+    assert await store.get(k) == 0
+
+
+async def test_concurrent_increments_never_pass_the_ceiling(store: Store, clock: FakeClock) -> None:
+    k = key()
+    exp = int(clock()) + 60
+    results = await asyncio.gather(*(store.incr_if(k, 1, 25, exp) for _ in range(60)))
+    assert sum(r.applied for r in results) == 25
+    assert await store.get(k) == 25
+    assert sorted(r.count for r in results if r.applied) == list(range(1, 26))
+
+
+async def stored_expiry(store: Store, k: str) -> int | None:
+    if isinstance(store, MemoryStore):
+        return store.expires_at(k)
+    assert isinstance(store, DynamoDBStore)
+    item = store._client.get_item(TableName=store.table, Key={"pk": {"S": k}}, ConsistentRead=True)["Item"]
+    return int(item["expires_at"]["N"])
+
+
+# -- DynamoDB failures -------------------------------------------------------------------------
+@pytest.mark.dynamodb
+async def test_missing_table_is_a_store_error(dynalite: LocalServer, clock: FakeClock) -> None:
+    store = dynamodb_store(dynalite.endpoint, "no-such-table", clock)
+    with pytest.raises(StoreError) as info:
+        await store.incr_if(key(), 1, 5, int(clock()) + 60)
+    assert info.value.reason == "no_table"
+    assert not store.reachable
+    await store.aclose()
+
+
+@pytest.fixture()
+def blackhole() -> Iterator[int]:
+    """A TCP server that accepts connections and never answers."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    port = server.getsockname()[1]
+    conns: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conns.append(server.accept()[0])
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield port
+    stop.set()
+    t.join(5)
+    for c in conns:
+        c.close()
+    server.close()
+
+
+@pytest.mark.dynamodb
+async def test_a_hanging_server_times_out_within_the_deadline(blackhole: int, clock: FakeClock) -> None:
+    store = dynamodb_store(f"http://127.0.0.1:{blackhole}", "t", clock, timeout_ms=50)
+    # Liveness bound, not a speed test: botocore's default read timeout is 60 s, ours 25 ms per attempt.
+    with pytest.raises(StoreError) as info:
+        await asyncio.wait_for(store.incr_if(key(), 1, 5, int(clock()) + 60), timeout=20)
+    assert info.value.reason == "timeout"
+    await store.aclose()
+
+
+@pytest.mark.dynamodb
+async def test_recovers_by_itself_when_the_server_comes_back(aws_env: Any, clock: FakeClock) -> None:
+    server = LocalServer("dynalite", free_port())
+    store = dynamodb_store(server.endpoint, "recovers", clock, timeout_ms=200, breaker_cooldown=1.0)
+    try:
+        reasons = []
+        for _ in range(7):
+            with pytest.raises(StoreError) as info:
+                await store.incr_if(key(), 1, 5, int(clock()) + 60)
+            reasons.append(info.value.reason)
+        assert reasons[0] == "connection"
+        assert "circuit_open" in reasons  # repeated failures short-circuit instead of waiting
+        server.start()
+        create_table("recovers", client=server.client())
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                result = await store.incr_if(key(), 1, 5, int(clock()) + 60)
+                break
+            except StoreError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        assert result.applied and store.reachable
+    finally:
+        await store.aclose()
+        server.stop()
+
+
+# -- TTL (moto server: it implements TTL; never used for races) --------------------------------
+@pytest.mark.dynamodb
+async def test_create_table_enables_ttl_and_items_carry_it(
+    moto_server: LocalServer, clock: FakeClock
+) -> None:
+    client = moto_server.client()
+    assert create_table("ttl-check", client=client) == "created"
+    assert create_table("ttl-check", client=client) == "exists"  # idempotent
+    ttl = client.describe_time_to_live(TableName="ttl-check")["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    table = client.describe_table(TableName="ttl-check")["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+
+    store = dynamodb_store(moto_server.endpoint, "ttl-check", clock)
+    k = key()
+    await store.incr_if(k, 1, 5, int(clock()) + 90)
+    item = client.get_item(TableName="ttl-check", Key={"pk": {"S": k}})["Item"]
+    assert item["expires_at"] == {"N": str(int(clock()) + 90)}
+    assert item["count"] == {"N": "1"}
+    # moto reports the old item on a failed condition (AWS does too): the refusal carries the count.
+    for _ in range(4):
+        await store.incr_if(k, 1, 5, int(clock()) + 90)
+    refused = await store.incr_if(k, 1, 5, int(clock()) + 90)
+    assert not refused.applied and refused.count == 5
+    await store.aclose()
+
+
+@pytest.mark.dynamodb
+def test_create_table_tolerates_a_server_without_ttl(dynalite: LocalServer) -> None:
+    status = create_table("no-ttl", client=dynalite.client())
+    assert status.startswith("created") and "TTL not supported" in status
+    assert create_table("no-ttl", client=dynalite.client()).startswith("exists")
