@@ -6,12 +6,18 @@ the test fails. Helpers live in limiter_testutil.py.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from limiter_testutil import AWS_ENV, LocalServer, ServiceProcess, make_table
+from limiter_testutil import AWS_ENV, LocalServer, ServiceProcess, dynamodb_store, make_table
+
+from limiter_service.clock import FakeClock
+from limiter_service.stores.base import Store
+from limiter_service.stores.memory import MemoryStore
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +78,20 @@ def service_factory(tmp_path: Path) -> Iterator[Any]:
     yield start
     for svc in services:
         svc.stop()
+
+
+@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.dynamodb)])
+def store(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Store]:
+    """Every store, for the same cases (alisaifee/limits ALL_STORAGES)."""
+    if request.param == "memory":
+        s: Store = MemoryStore(clock=clock)
+    else:
+        server: LocalServer = request.getfixturevalue("dynalite")
+        s = dynamodb_store(server.endpoint, request.getfixturevalue("dynalite_table"), clock)
+    yield s
+    asyncio.run(s.aclose())
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock(time.time())

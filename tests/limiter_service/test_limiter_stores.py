@@ -22,22 +22,6 @@ pytestmark = pytest.mark.anyio
 NOW = 1_700_000_000.0
 
 
-@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.dynamodb)])
-def store(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Store]:
-    if request.param == "memory":
-        s: Store = MemoryStore(clock=clock)
-    else:
-        server: LocalServer = request.getfixturevalue("dynalite")
-        s = dynamodb_store(server.endpoint, request.getfixturevalue("dynalite_table"), clock)
-    yield s
-    asyncio.run(s.aclose())
-
-
-@pytest.fixture()
-def clock() -> FakeClock:
-    return FakeClock(time.time())
-
-
 def key() -> str:
     return f"test#{uuid.uuid4().hex}"
 

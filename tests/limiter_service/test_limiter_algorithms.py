@@ -1,0 +1,181 @@
+"""Window arithmetic and strategies with a fake clock; hypothesis for the window arithmetic."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from limiter_service.algorithms import (
+    FixedWindow,
+    SlidingWindow,
+    sliding_allows,
+    sliding_ceiling,
+    sliding_retry_after,
+    window_start,
+)
+from limiter_service.clock import FakeClock
+from limiter_service.rules import Algorithm, KeyPart, Rule
+from limiter_service.stores.memory import MemoryStore
+
+
+FIXED = Rule(name="fixed", key=(KeyPart("client_ip"),), limit=3, window_seconds=60)
+SLIDING = replace(FIXED, name="sliding", limit=10, window_seconds=10, algorithm=Algorithm.SLIDING_WINDOW)
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+# -- pure arithmetic ---------------------------------------------------------------------------
+@given(now=st.floats(min_value=0, max_value=4e9, allow_nan=False), window=st.integers(1, 31 * 86400))
+def test_window_start_is_aligned_and_contains_now(now: float, window: int) -> None:
+    start = window_start(now, window)
+    assert start % window == 0
+    assert start <= now < start + window
+
+
+@given(
+    limit=st.integers(1, 10_000),
+    previous=st.integers(0, 10_000),
+    current=st.integers(0, 10_000),
+    cost=st.integers(1, 100),
+    frac=st.floats(min_value=0, max_value=0.999, allow_nan=False),
+    window=st.integers(1, 3600),
+)
+def test_sliding_retry_after_is_the_first_moment_the_cost_fits(
+    limit: int, previous: int, current: int, cost: int, frac: float, window: int
+) -> None:
+    if cost > limit:
+        cost = limit
+    elapsed = frac * window
+
+    def fits_after(wait: float) -> bool:
+        t = elapsed + wait
+        if t < window:
+            return sliding_allows(limit, previous, current, cost, t, window)
+        t -= window  # the current window has become the previous one
+        return t >= window or sliding_allows(limit, current, 0, cost, t, window)
+
+    wait = sliding_retry_after(limit, previous, current, cost, elapsed, window)
+    assert wait >= 0
+    assert fits_after(wait)
+    if wait > 2e-3:
+        assert not fits_after(wait - 1e-3)
+    if sliding_allows(limit, previous, current, cost, elapsed, window):
+        assert wait == 0
+
+
+@given(
+    limit=st.integers(1, 10_000),
+    previous=st.integers(0, 20_000),
+    frac=st.floats(min_value=0, max_value=0.999, allow_nan=False),
+    window=st.integers(1, 3600),
+)
+def test_sliding_ceiling_keeps_the_weighted_count_within_the_limit(
+    limit: int, previous: int, frac: float, window: int
+) -> None:
+    elapsed = frac * window
+    ceiling = sliding_ceiling(limit, previous, elapsed, window)
+    weighted = previous * (1 - elapsed / window)
+    assert weighted + ceiling <= limit + 1e-6  # admitting up to the ceiling never passes the limit
+    assert weighted + ceiling + 1 > limit  # and the ceiling is not lower than it must be
+
+
+# -- fixed window ------------------------------------------------------------------------------
+def test_fixed_window_admits_limit_then_denies_until_the_window_resets() -> None:
+    clock = FakeClock(6_000.0 + 45)  # 45 s into the window [6000, 6060)
+    fw = FixedWindow(MemoryStore(clock=clock), clock)
+    decisions = [run(fw.decide(FIXED, "k", 1)) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0]
+    assert decisions[0].reset_after == pytest.approx(15)
+    assert decisions[3].retry_after == pytest.approx(15)
+    assert decisions[0].retry_after is None
+    assert run(fw.decide(FIXED, "other", 1)).allowed  # keys are independent
+    clock.advance(14.9)
+    assert not run(fw.decide(FIXED, "k", 1)).allowed
+    clock.advance(0.1)  # the window [6060, 6120) starts
+    d = run(fw.decide(FIXED, "k", 1))
+    assert d.allowed and d.remaining == 2 and d.reset_after == pytest.approx(60)
+
+
+def test_fixed_window_costs_and_cost_above_limit() -> None:
+    clock = FakeClock(12_000.0)
+    fw = FixedWindow(MemoryStore(clock=clock), clock)
+    assert run(fw.decide(FIXED, "k", 2)).remaining == 1
+    denied = run(fw.decide(FIXED, "k", 2))
+    assert not denied.allowed and denied.remaining == 1  # the memory store reports the count
+    assert run(fw.decide(FIXED, "k", 1)).allowed  # a smaller cost still fits
+    assert run(fw.decide(FIXED, "k2", 4)).source == "no_write"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ops=st.lists(st.tuples(st.floats(0, 40, allow_nan=False), st.integers(1, 4)), min_size=1, max_size=60),
+    limit=st.integers(1, 12),
+)
+def test_fixed_window_is_exact(ops: list[tuple[float, int]], limit: int) -> None:
+    """Allowed iff the cost fits in what the window has left: never over, never under."""
+    rule = replace(FIXED, limit=limit, window_seconds=30)
+    clock = FakeClock(3_000.0)
+    fw = FixedWindow(MemoryStore(clock=clock), clock)
+    used: dict[int, int] = {}
+    for advance, cost in ops:
+        clock.advance(advance)
+        start = window_start(clock(), 30)
+        fits = used.get(start, 0) + cost <= limit
+        d = run(fw.decide(rule, "k", cost))
+        assert d.allowed == fits
+        if fits:
+            used[start] = used.get(start, 0) + cost
+            assert d.remaining == limit - used[start]
+        assert d.reset_after == pytest.approx(start + 30 - clock())
+
+
+# -- sliding window ----------------------------------------------------------------------------
+def test_sliding_window_weights_the_previous_window() -> None:
+    clock = FakeClock(10_000.0)  # a window start for 10 s windows
+    sw = SlidingWindow(MemoryStore(clock=clock), clock)
+    assert all(run(sw.decide(SLIDING, "k", 1)).allowed for _ in range(10))
+    assert not run(sw.decide(SLIDING, "k", 1)).allowed
+    clock.advance(10)  # next window: the previous 10 weigh 100 %
+    d = run(sw.decide(SLIDING, "k", 1))
+    assert not d.allowed and d.retry_after == pytest.approx(1.0, abs=1e-3)
+    clock.advance(5)  # half-way: previous weighs 5, so 5 more fit
+    assert [run(sw.decide(SLIDING, "k", 1)).allowed for _ in range(6)] == [True] * 5 + [False]
+    denied = run(sw.decide(SLIDING, "k", 1))
+    assert denied.source == "over_limit_cache"
+    clock.advance(denied.retry_after or 0)
+    assert run(sw.decide(SLIDING, "k", 1)).allowed
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ops=st.lists(st.tuples(st.floats(0, 7, allow_nan=False), st.integers(1, 3)), min_size=1, max_size=80),
+    limit=st.integers(1, 15),
+)
+def test_sliding_window_weighted_count_never_exceeds_the_limit(ops: list[tuple[float, int]], limit: int) -> None:
+    w = 10
+    rule = replace(SLIDING, limit=limit, window_seconds=w)
+    clock = FakeClock(50_000.0)
+    sw = SlidingWindow(MemoryStore(clock=clock), clock)
+    used: dict[int, int] = {}
+    for advance, cost in ops:
+        clock.advance(advance)
+        now = clock()
+        start = window_start(now, w)
+        prev, cur = used.get(start - w, 0), used.get(start, 0)
+        weighted_after = prev * (1 - (now - start) / w) + cur + cost
+        d = run(sw.decide(rule, "k", cost))
+        # Exact: allowed iff the weighted count stays within the limit (with integer rounding).
+        assert d.allowed == (cur + cost <= math.floor(limit - prev * (1 - (now - start) / w) + 1e-9))
+        if d.allowed:
+            assert weighted_after <= limit + 1e-6
+            used[start] = cur + cost
+        else:
+            assert d.retry_after is not None and d.retry_after > 0
