@@ -1,0 +1,1 @@
+"""Reusable layers of the platform, one ComponentResource per layer (see ../README.md)."""

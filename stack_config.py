@@ -1,0 +1,534 @@
+"""The stack's configuration, read once, validated, and returned as typed objects.
+
+Every key is declared in Pulumi.yaml with its description and default; the Pulumi CLI merges those
+defaults with Pulumi.<stack>.yaml before the program runs (tools/stack_files.py does the same for
+the offline runs). `parse` takes that merged mapping, so it is testable without Pulumi. A bad value
+raises ConfigError naming the key (and the field inside it) and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components.specs import (
+    ApiConsumer,
+    AppTable,
+    Autoscaling,
+    ChartVersions,
+    Gsi,
+    Microservice,
+    NodeGroup,
+)
+
+PROJECT = "ratelimited-platform"
+
+# Regions where EKS, ALB, WAF, API Gateway and DynamoDB autoscaling are all available; a typo in a
+# region name should fail here, not halfway through a deployment.
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+_DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_K8S_VERSION_RE = re.compile(r"^1\.(2[89]|3\d)$")
+_PATH_PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+_QUANTITY_CPU_RE = re.compile(r"^\d+m$|^\d+(\.\d+)?$")
+_QUANTITY_MEM_RE = re.compile(r"^\d+(Ki|Mi|Gi)$")
+
+
+class ConfigError(ValueError):
+    """A stack config value is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    stack: str
+    regions: tuple[str, ...]
+    domain: str
+    hosted_zone_id: str
+    kubernetes_version: str
+    vpc_cidr: str
+    nat_gateways: str
+    cluster_public_access_cidrs: tuple[str, ...]
+    cluster_admin_role_arns: tuple[str, ...]
+    node_groups: tuple[NodeGroup, ...]
+    charts: ChartVersions
+    cloudfront_enabled: bool
+    cloudfront_price_class: str
+    api_gateway_enabled: bool
+    api_throttle_rate_limit: int
+    api_throttle_burst_limit: int
+    api_consumers: tuple[ApiConsumer, ...]
+    waf_rate_limit: int
+    deletion_protection: bool
+    dynamodb_billing_mode: str
+    autoscaling: Autoscaling
+    app_tables: tuple[AppTable, ...]
+    limiter_min_replicas: int
+    limiter_max_replicas: int
+    ext_authz_fail_open: bool
+    ext_authz_timeout_ms: int
+    microservices: tuple[Microservice, ...]
+    rate_limit_rules: tuple[Mapping[str, Any], ...]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def tags_for(self, region: str | None = None) -> dict[str, str]:
+        """The tags every AWS resource of this stack carries."""
+        tags = {"Project": self.project, "Stack": self.stack, **self.tags}
+        if region:
+            tags["Region"] = region
+        return tags
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+CONFIG_KEYS = (
+    "regions", "domain", "hostedZoneId", "kubernetesVersion", "vpcCidr", "natGateways",
+    "clusterPublicAccessCidrs", "clusterAdminRoleArns", "nodeAutoscalerChartVersion",
+    "loadBalancerControllerChartVersion", "metricsServerChartVersion", "istioChartVersion",
+    "cloudfrontEnabled", "cloudfrontPriceClass", "apiGatewayEnabled", "apiThrottleRateLimit",
+    "apiThrottleBurstLimit", "wafRateLimit", "deletionProtection", "dynamodbBillingMode",
+    "dynamodbMinCapacity", "dynamodbMaxCapacity", "dynamodbTargetUtilization", "limiterMinReplicas",
+    "limiterMaxReplicas", "extAuthzFailOpen", "extAuthzTimeoutMs", "nodeGroups", "microservices",
+    "rateLimitRules", "appTables", "apiConsumers", "tags",
+)  # fmt: skip
+
+
+# Keys whose values are plain strings; every other key arrives from the engine as JSON text.
+_STRING_KEYS = frozenset(
+    {
+        "domain",
+        "hostedZoneId",
+        "kubernetesVersion",
+        "vpcCidr",
+        "natGateways",
+        "nodeAutoscalerChartVersion",
+        "loadBalancerControllerChartVersion",
+        "metricsServerChartVersion",
+        "istioChartVersion",
+        "cloudfrontPriceClass",
+        "dynamodbBillingMode",
+    }
+)
+
+
+def load() -> StackConfig:
+    """Read every declared key from the running stack's config and validate it."""
+    config = pulumi.Config()
+    raw: dict[str, Any] = {}
+    for key in CONFIG_KEYS:
+        text = config.get(key)
+        if text is None:
+            continue
+        if key in _STRING_KEYS:
+            raw[key] = text
+            continue
+        try:
+            raw[key] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"Config key '{key}' must be a {_expected(key)}, not {text!r}.") from exc
+    return parse(raw, stack=pulumi.get_stack(), project=pulumi.get_project())
+
+
+def _expected(key: str) -> str:
+    return "JSON/YAML list or object" if key in _STRUCTURED_KEYS else "number, boolean or list"
+
+
+_STRUCTURED_KEYS = frozenset({"nodeGroups", "microservices", "rateLimitRules", "appTables", "apiConsumers", "tags"})
+
+
+def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> StackConfig:
+    """Validate the merged config (Pulumi.yaml defaults + stack values) into a StackConfig."""
+    unknown = sorted(set(raw) - set(CONFIG_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"Unknown config key(s) {', '.join(map(repr, unknown))}; the keys are declared in Pulumi.yaml."
+        )
+    r = _Reader(raw)
+    regions = r.str_list("regions", min_items=1, pattern=_REGION_RE, what="an AWS region like eu-west-1")
+    if len(set(regions)) != len(regions):
+        raise ConfigError("Config key 'regions' lists a region twice.")
+    public_cidrs = r.str_list("clusterPublicAccessCidrs")
+    for cidr in public_cidrs:
+        _check_cidr("clusterPublicAccessCidrs", cidr)
+        if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
+            raise ConfigError(
+                "Config key 'clusterPublicAccessCidrs' must not contain 0.0.0.0/0: it would expose the EKS "
+                "API to the whole internet. List your office or VPN ranges, or leave it empty."
+            )
+    admin_arns = r.str_list("clusterAdminRoleArns")
+    for arn in admin_arns:
+        if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", arn):
+            raise ConfigError(f"Config key 'clusterAdminRoleArns' has {arn!r}, which is not an IAM role ARN.")
+    vpc_cidr = r.str("vpcCidr")
+    _check_cidr("vpcCidr", vpc_cidr)
+    if not 16 <= ipaddress.ip_network(vpc_cidr).prefixlen <= 20:
+        raise ConfigError("Config key 'vpcCidr' must be a /16 to /20 network, to leave room for six subnets.")
+
+    autoscaling = Autoscaling(
+        min_capacity=r.int("dynamodbMinCapacity", minimum=1, maximum=40000),
+        max_capacity=r.int("dynamodbMaxCapacity", minimum=1, maximum=40000),
+        target_utilization=r.int("dynamodbTargetUtilization", minimum=20, maximum=90),
+    )
+    if autoscaling.min_capacity > autoscaling.max_capacity:
+        raise ConfigError("Config key 'dynamodbMinCapacity' must not exceed 'dynamodbMaxCapacity'.")
+    billing_mode = r.choice("dynamodbBillingMode", ("PROVISIONED", "PAY_PER_REQUEST"))
+
+    limiter_min = r.int("limiterMinReplicas", minimum=2, maximum=500)
+    limiter_max = r.int("limiterMaxReplicas", minimum=2, maximum=500)
+    if limiter_min > limiter_max:
+        raise ConfigError("Config key 'limiterMinReplicas' must not exceed 'limiterMaxReplicas'.")
+
+    return StackConfig(
+        project=project,
+        stack=stack,
+        regions=tuple(regions),
+        domain=r.str("domain", pattern=_DOMAIN_RE, what="a lower-case DNS name like example.com"),
+        hosted_zone_id=r.str(
+            "hostedZoneId",
+            allow_empty=True,
+            pattern=re.compile(r"^(Z[A-Z0-9]{1,31})?$"),
+            what="a Route 53 zone id like Z0123456789ABC, or empty",
+        ),
+        kubernetes_version=r.str("kubernetesVersion", pattern=_K8S_VERSION_RE, what="1.28 to 1.39"),
+        vpc_cidr=vpc_cidr,
+        nat_gateways=r.choice("natGateways", ("perZone", "single")),
+        cluster_public_access_cidrs=tuple(public_cidrs),
+        cluster_admin_role_arns=tuple(admin_arns),
+        node_groups=tuple(_node_groups(r.list_of_objects("nodeGroups", min_items=1))),
+        charts=ChartVersions(
+            istio=r.str("istioChartVersion", pattern=_SEMVER_RE, what="a chart version like 1.28.1"),
+            load_balancer_controller=r.str(
+                "loadBalancerControllerChartVersion", pattern=_SEMVER_RE, what="a chart version like 1.14.1"
+            ),
+            cluster_autoscaler=r.str(
+                "nodeAutoscalerChartVersion", pattern=_SEMVER_RE, what="a chart version like 9.52.1"
+            ),
+            metrics_server=r.str("metricsServerChartVersion", pattern=_SEMVER_RE, what="a chart version like 3.13.0"),
+        ),
+        cloudfront_enabled=r.bool("cloudfrontEnabled"),
+        cloudfront_price_class=r.choice("cloudfrontPriceClass", ("PriceClass_100", "PriceClass_200", "PriceClass_All")),
+        api_gateway_enabled=r.bool("apiGatewayEnabled"),
+        api_throttle_rate_limit=r.int("apiThrottleRateLimit", minimum=1, maximum=1_000_000),
+        api_throttle_burst_limit=r.int("apiThrottleBurstLimit", minimum=1, maximum=1_000_000),
+        api_consumers=tuple(_api_consumers(r.list_of_objects("apiConsumers"))),
+        waf_rate_limit=r.int("wafRateLimit", minimum=10, maximum=2_000_000_000),
+        deletion_protection=r.bool("deletionProtection"),
+        dynamodb_billing_mode=billing_mode,
+        autoscaling=autoscaling,
+        app_tables=tuple(_app_tables(r.list_of_objects("appTables"), billing_mode)),
+        limiter_min_replicas=limiter_min,
+        limiter_max_replicas=limiter_max,
+        ext_authz_fail_open=r.bool("extAuthzFailOpen"),
+        ext_authz_timeout_ms=r.int("extAuthzTimeoutMs", minimum=10, maximum=5000),
+        microservices=tuple(_microservices(r.list_of_objects("microservices"))),
+        rate_limit_rules=tuple(_rate_limit_rules(r.list_of_objects("rateLimitRules", min_items=1))),
+        tags=_tags(r.get("tags")),
+    )
+
+
+_SEMVER_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+
+
+class _Reader:
+    """Typed access to the raw mapping; every error names the key."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self._raw = raw
+
+    def get(self, key: str) -> Any:
+        if key not in self._raw:
+            raise ConfigError(f"Config key '{key}' is missing; it is declared with a default in Pulumi.yaml.")
+        return self._raw[key]
+
+    def str(
+        self, key: str, *, allow_empty: bool = False, pattern: re.Pattern[str] | None = None, what: str = ""
+    ) -> str:
+        value = self.get(key)
+        if not isinstance(value, str):
+            raise ConfigError(f"Config key '{key}' must be a string, not {_typename(value)}.")
+        if not value and not allow_empty:
+            raise ConfigError(f"Config key '{key}' must not be empty.")
+        if pattern is not None and not pattern.match(value):
+            raise ConfigError(f"Config key '{key}' has {value!r}; expected {what or pattern.pattern}.")
+        return value
+
+    def choice(self, key: str, allowed: Sequence[str]) -> str:
+        value = self.str(key)
+        if value not in allowed:
+            raise ConfigError(f"Config key '{key}' has {value!r}; allowed: {', '.join(allowed)}.")
+        return value
+
+    def bool(self, key: str) -> bool:
+        value = self.get(key)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(f"Config key '{key}' must be true or false, not {value!r}.")
+
+    def int(self, key: str, *, minimum: int, maximum: int) -> int:
+        return _int(self.get(key), f"Config key '{key}'", minimum, maximum)
+
+    def str_list(
+        self, key: str, *, min_items: int = 0, pattern: re.Pattern[str] | None = None, what: str = ""
+    ) -> list[str]:
+        value = self.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"Config key '{key}' must be a list of strings.")
+        if len(value) < min_items:
+            raise ConfigError(f"Config key '{key}' must list at least {min_items} item(s).")
+        for v in value:
+            if pattern is not None and not pattern.match(v):
+                raise ConfigError(f"Config key '{key}' has {v!r}; expected {what or pattern.pattern}.")
+        return value
+
+    def list_of_objects(self, key: str, *, min_items: int = 0) -> list[_Item]:
+        value = self.get(key)
+        if not isinstance(value, list):
+            raise ConfigError(f"Config key '{key}' must be a list, not {_typename(value)}.")
+        if len(value) < min_items:
+            raise ConfigError(f"Config key '{key}' must list at least {min_items} item(s).")
+        items = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise ConfigError(f"Config key '{key}' item {i} must be an object, not {_typename(item)}.")
+            items.append(_Item(key, i, item))
+        names = [item.name_hint for item in items if item.name_hint]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"Config key '{key}' has duplicate name(s): {', '.join(dupes)}.")
+        return items
+
+
+class _Item:
+    """One object inside a list-valued key; errors name key, item and field."""
+
+    def __init__(self, key: str, index: int, data: dict[str, Any]) -> None:
+        self.key, self.index, self.data = key, index, data
+        name = data.get("name")
+        self.name_hint = name if isinstance(name, str) else None
+        self.where = f"Config key '{key}' item {index}" + (f" ('{name}')" if self.name_hint else "")
+
+    def check_fields(self, allowed: Sequence[str]) -> None:
+        extra = sorted(set(self.data) - set(allowed))
+        if extra:
+            raise ConfigError(f"{self.where} has unknown field(s) {', '.join(extra)}; allowed: {', '.join(allowed)}.")
+
+    def str(self, name: str, default: Any = ..., *, pattern: re.Pattern[str] | None = None, what: str = "") -> Any:
+        value = self.data.get(name, default)
+        if value is ...:
+            raise ConfigError(f"{self.where} is missing field '{name}'.")
+        if value is None and default is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{self.where} field '{name}' must be a non-empty string.")
+        if pattern is not None and not pattern.match(value):
+            raise ConfigError(f"{self.where} field '{name}' has {value!r}; expected {what or pattern.pattern}.")
+        return value
+
+    def int(self, name: str, default: Any = ..., *, minimum: int, maximum: int) -> int:
+        value = self.data.get(name, default)
+        if value is ...:
+            raise ConfigError(f"{self.where} is missing field '{name}'.")
+        return _int(value, f"{self.where} field '{name}'", minimum, maximum)
+
+    def choice(self, name: str, allowed: Sequence[str], default: Any = ...) -> str:
+        value = self.str(name, default)
+        if value not in allowed:
+            raise ConfigError(f"{self.where} field '{name}' has {value!r}; allowed: {', '.join(allowed)}.")
+        return value
+
+
+def _int(value: Any, where: str, minimum: int, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(f"{where} must be a whole number, not {value!r}.")
+    try:
+        number = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise ConfigError(f"{where} must be a whole number, not {value!r}.")
+    if not minimum <= number <= maximum:
+        raise ConfigError(f"{where} must be between {minimum} and {maximum}, not {number}.")
+    return number
+
+
+def _typename(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check_cidr(key: str, cidr: str) -> None:
+    try:
+        ipaddress.ip_network(cidr, strict=True)
+    except ValueError as exc:
+        raise ConfigError(f"Config key '{key}' has {cidr!r}, which is not a CIDR block: {exc}.") from exc
+
+
+def _node_groups(items: list[_Item]) -> list[NodeGroup]:
+    groups = []
+    for item in items:
+        item.check_fields(("name", "instanceTypes", "minSize", "desiredSize", "maxSize", "capacityType", "diskSizeGiB"))
+        types = item.data.get("instanceTypes")
+        if (
+            not isinstance(types, list)
+            or not types
+            or not all(isinstance(t, str) and re.match(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", t) for t in types)
+        ):
+            raise ConfigError(f"{item.where} field 'instanceTypes' must be a non-empty list like [\"m7i.large\"].")
+        group = NodeGroup(
+            name=item.str("name", pattern=_NAME_RE, what="lower-case letters, digits and '-'"),
+            instance_types=tuple(types),
+            min_size=item.int("minSize", minimum=0, maximum=450),
+            desired_size=item.int("desiredSize", minimum=0, maximum=450),
+            max_size=item.int("maxSize", minimum=1, maximum=450),
+            capacity_type=item.choice("capacityType", ("ON_DEMAND", "SPOT"), "ON_DEMAND"),
+            disk_size_gib=item.int("diskSizeGiB", 50, minimum=20, maximum=16384),
+        )
+        if not group.min_size <= group.desired_size <= group.max_size:
+            raise ConfigError(f"{item.where} must have minSize <= desiredSize <= maxSize.")
+        groups.append(group)
+    return groups
+
+
+def _microservices(items: list[_Item]) -> list[Microservice]:
+    services = []
+    prefixes: dict[str, str] = {}
+    for item in items:
+        item.check_fields(
+            (
+                "name",
+                "image",
+                "port",
+                "pathPrefix",
+                "minReplicas",
+                "maxReplicas",
+                "cpu",
+                "memory",
+                "targetCpuUtilization",
+            )
+        )
+        service = Microservice(
+            name=item.str("name", pattern=_NAME_RE, what="a DNS label: lower-case letters, digits and '-'"),
+            image=item.str("image", pattern=re.compile(r"^\S+$"), what="an image reference without spaces"),
+            port=item.int("port", minimum=1, maximum=65535),
+            path_prefix=item.str("pathPrefix", pattern=_PATH_PREFIX_RE, what="a path starting with '/'"),
+            min_replicas=item.int("minReplicas", 2, minimum=1, maximum=500),
+            max_replicas=item.int("maxReplicas", 10, minimum=1, maximum=500),
+            cpu=item.str("cpu", "250m", pattern=_QUANTITY_CPU_RE, what="a CPU quantity like 250m"),
+            memory=item.str("memory", "256Mi", pattern=_QUANTITY_MEM_RE, what="a memory quantity like 256Mi"),
+            target_cpu_utilization=item.int("targetCpuUtilization", 70, minimum=10, maximum=95),
+        )
+        if service.name == "limiter":
+            raise ConfigError(f"{item.where} field 'name': 'limiter' is reserved for the rate limiter.")
+        if service.min_replicas > service.max_replicas:
+            raise ConfigError(f"{item.where} must have minReplicas <= maxReplicas.")
+        if service.path_prefix in prefixes:
+            raise ConfigError(
+                f"{item.where} field 'pathPrefix' {service.path_prefix!r} is already routed to "
+                f"'{prefixes[service.path_prefix]}'."
+            )
+        prefixes[service.path_prefix] = service.name
+        services.append(service)
+    return services
+
+
+_ATTRIBUTE_TYPES = ("S", "N", "B")
+_PROJECTIONS = ("ALL", "KEYS_ONLY")
+
+
+def _app_tables(items: list[_Item], default_billing: str) -> list[AppTable]:
+    tables = []
+    for item in items:
+        item.check_fields(("name", "hashKey", "rangeKey", "attributes", "gsis", "billingMode", "ttlAttribute"))
+        attrs_raw = item.data.get("attributes")
+        if not isinstance(attrs_raw, list) or not attrs_raw:
+            raise ConfigError(f"{item.where} field 'attributes' must list the key attributes as [{{name, type}}].")
+        attributes: dict[str, str] = {}
+        for a in attrs_raw:
+            if not isinstance(a, dict) or not isinstance(a.get("name"), str) or a.get("type") not in _ATTRIBUTE_TYPES:
+                raise ConfigError(
+                    f"{item.where} field 'attributes' has {a!r}; each must be {{name, type}} with type S, N or B."
+                )
+            attributes[a["name"]] = a["type"]
+        hash_key = item.str("hashKey")
+        range_key = item.str("rangeKey", None)
+        gsis = []
+        for g in item.data.get("gsis", []) or []:
+            if not isinstance(g, dict) or not isinstance(g.get("name"), str) or not isinstance(g.get("hashKey"), str):
+                raise ConfigError(f"{item.where} field 'gsis' has {g!r}; each must have name and hashKey.")
+            projection = g.get("projectionType", "ALL")
+            if projection not in _PROJECTIONS:
+                raise ConfigError(
+                    f"{item.where} GSI '{g['name']}' field 'projectionType' has {projection!r}; "
+                    f"allowed: {', '.join(_PROJECTIONS)}."
+                )
+            gsis.append(Gsi(g["name"], g["hashKey"], g.get("rangeKey"), projection))
+        if len({g.name for g in gsis}) != len(gsis):
+            raise ConfigError(f"{item.where} field 'gsis' names a GSI twice.")
+        used = {hash_key, range_key} | {g.hash_key for g in gsis} | {g.range_key for g in gsis}
+        used.discard(None)
+        missing = sorted(k for k in used if k not in attributes)
+        if missing:
+            raise ConfigError(f"{item.where} uses key attribute(s) {', '.join(missing)} not listed in 'attributes'.")
+        unused = sorted(set(attributes) - used)
+        if unused:
+            # DynamoDB refuses attribute definitions that no key or index uses.
+            raise ConfigError(f"{item.where} field 'attributes' lists {', '.join(unused)}, which no key or GSI uses.")
+        tables.append(
+            AppTable(
+                name=item.str("name", pattern=_NAME_RE, what="lower-case letters, digits and '-'"),
+                hash_key=hash_key,
+                range_key=range_key,
+                attributes=tuple(attributes.items()),
+                gsis=tuple(gsis),
+                billing_mode=item.choice("billingMode", ("PROVISIONED", "PAY_PER_REQUEST"), default_billing),
+                ttl_attribute=item.str("ttlAttribute", None),
+            )
+        )
+    return tables
+
+
+def _api_consumers(items: list[_Item]) -> list[ApiConsumer]:
+    consumers = []
+    for item in items:
+        item.check_fields(("name", "rateLimit", "burstLimit", "quotaPerDay"))
+        consumers.append(
+            ApiConsumer(
+                name=item.str("name", pattern=_NAME_RE, what="lower-case letters, digits and '-'"),
+                rate_limit=item.int("rateLimit", minimum=1, maximum=1_000_000),
+                burst_limit=item.int("burstLimit", minimum=1, maximum=1_000_000),
+                quota_per_day=item.int("quotaPerDay", minimum=1, maximum=2_000_000_000),
+            )
+        )
+    return consumers
+
+
+def _rate_limit_rules(items: list[_Item]) -> list[Mapping[str, Any]]:
+    """Check the rules with the limiter's own parser, so a bad rule fails at preview, not at pod start."""
+    from limiter_service.rules import RuleError, parse_rules
+
+    rules = [item.data for item in items]
+    try:
+        parse_rules({"rules": rules})
+    except RuleError as exc:
+        raise ConfigError(f"Config key 'rateLimitRules': {exc}") from exc
+    return rules
+
+
+def _tags(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"Config key 'tags' must be an object of string values, not {_typename(value)}.")
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str) or not k or len(k) > 128 or len(v) > 256:
+            raise ConfigError(f"Config key 'tags' has {k!r}: {v!r}; keys and values must be strings (128/256 max).")
+        if k.lower().startswith("aws:"):
+            raise ConfigError(f"Config key 'tags' has {k!r}; the 'aws:' prefix is reserved by AWS.")
+    return dict(value)

@@ -1,0 +1,546 @@
+"""Pulumi mocks for this program: realistic computed outputs, and a monitor that records everything.
+
+`PlatformMocks` answers registrations and invokes the way AWS and the providers would: ARNs, ids,
+DNS names and the outputs of pulumi-eks's remote components that the program reads (`kubeconfig`,
+`eksCluster` as a real resource reference, `core`, the OIDC values). In preview mode it returns only
+the inputs, so every computed output is unknown, as in a first `pulumi preview`.
+
+`RecordingMonitor` wraps the stock MockMonitor:
+- it records every registration (type, name, parent, provider, dependencies, property dependencies,
+  inputs in wire form, and the mock's outputs), which tests and the offline preview inspect;
+- it replaces resource references in a request by plain strings before the base class deserializes
+  them (with the stock monitor, remote components that take resources as inputs made runs flaky:
+  "Future attached to a different loop", or a hang; see ../shared/NOTES.md);
+- it implements `Call`, which the stock monitor lacks, by routing to `Mocks.call`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import provider_pb2, resource_pb2
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+ACCOUNT = "123456789012"
+UNKNOWN = rpc.UNKNOWN
+_SIG = rpc._special_sig_key
+_RESOURCE_SIG = rpc._special_resource_sig
+_SECRET_SIG = rpc._special_secret_sig
+
+# Route 53 hosted zone ids that AWS publishes for alias targets.
+_ELB_ZONE_IDS = {"eu-west-1": "Z32O12XQLNTSW2", "us-east-1": "Z35SXDOTRQ7X7K", "us-west-2": "Z1H1FL5HABSF5"}
+_NLB_ZONE_IDS = {"eu-west-1": "Z2IFOLAFXWLO4F", "us-east-1": "Z26RNL4JYFTOTI", "us-west-2": "Z18D5FSROUN65G"}
+_CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
+
+
+def _digest(*parts: str, n: int = 8) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
+
+
+class PlatformMocks(pulumi_mocks.Mocks):
+    """Computed outputs by type token, deterministic (derived from names), region-aware."""
+
+    def __init__(self, *, preview: bool = False, default_region: str = "eu-west-1") -> None:
+        self.preview = preview
+        self.default_region = default_region
+        self.monitor: RecordingMonitor | None = None
+        self._provider_regions: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # -- invokes ------------------------------------------------------------------------------
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+        result, failures = self._call(args)
+        return result, failures or []
+
+    def _call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        region = self._region(args.provider)
+        token = args.token
+        a = args.args
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
+                "userId": "AIDA",
+                "id": ACCOUNT,
+            }, None
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com"}, None
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{region}{s}" for s in "abc"]
+            return {"names": names, "zoneIds": [f"{region[:3]}-az{i}" for i in (1, 2, 3)], "id": region}, None
+        if token == "aws:route53/getZone:getZone":
+            name = str(a.get("name") or "example.com").rstrip(".")
+            zone_id = a.get("zoneId") or "Z" + _digest(name, n=12).upper()
+            return {
+                "zoneId": zone_id,
+                "id": zone_id,
+                "name": name,
+                "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
+            }, None
+        if token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
+            name = str(a.get("name") or "")
+            max_entries = 55 if "cloudfront" in name else 25
+            pl_id = "pl-" + _digest(region, name)
+            return {
+                "id": pl_id,
+                "name": name,
+                "maxEntries": max_entries,
+                "arn": f"arn:aws:ec2:{region}:aws:prefix-list/{pl_id}",
+                "addressFamily": "IPv4",
+                "entries": [],
+            }, None
+        if token == "aws:elb/getServiceAccount:getServiceAccount":
+            return {"arn": "arn:aws:iam::156460612806:root", "id": "156460612806"}, None
+        if token in (
+            "aws:cloudfront/getCachePolicy:getCachePolicy",
+            "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy",
+            "aws:cloudfront/getResponseHeadersPolicy:getResponseHeadersPolicy",
+        ):
+            name = str(a.get("name") or "")
+            return {"id": _digest(token, name, n=8) + "-" + _digest(name, n=4) + "-policy", "name": name}, None
+        if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return {
+                "userName": "AWS",
+                "password": "mock-ecr-token",
+                "authorizationToken": "QVdTOm1vY2s=",
+                "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{region}.amazonaws.com",
+                "id": region,
+            }, None
+        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {
+                "json": json.dumps({"Version": "2012-10-17", "Statement": a.get("statements", [])}),
+                "id": "doc",
+            }, None
+        if token.startswith("eks:index:Cluster/getKubeconfig"):
+            return {"result": json.dumps(self._kubeconfig("mock"))}, None
+        raise NotImplementedError(f"PlatformMocks has no canned result for invoke {token}; add one in tools/mocks.py.")
+
+    # -- resources ----------------------------------------------------------------------------
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        if typ.startswith("pulumi:providers:"):
+            region = inputs.get("region") or self.default_region
+            with self._lock:
+                self._provider_regions[name] = str(region)
+            return f"{name}-provider-id", inputs
+        if not args.custom and not typ.startswith(("eks:", "kubernetes:helm.sh/v4:Chart")):
+            return None, inputs  # a plain component: no outputs of its own
+        if self.preview:
+            # A first preview knows only the inputs: ids, ARNs and other computed outputs are unknown.
+            return None, inputs
+        region = self._region(args.provider)
+        return self._outputs(typ, name, inputs, region)
+
+    def _region(self, provider_ref: str | None) -> str:
+        if provider_ref:
+            # "urn:pulumi:<stack>::<project>::pulumi:providers:aws::<name>::<id>"
+            parts = provider_ref.split("::")
+            if len(parts) >= 4:
+                with self._lock:
+                    region = self._provider_regions.get(parts[3])
+                if region:
+                    return region
+        return self.default_region
+
+    def _outputs(self, typ: str, name: str, inputs: dict, region: str) -> tuple[str, dict]:
+        h = _digest(typ, name, region)
+        state = dict(inputs)
+        arn_prefix = f"arn:aws:{{}}:{region}:{ACCOUNT}:"
+        module = typ.split(":")[1].split("/")[0] if ":" in typ else ""
+
+        def arn(service: str, resource: str, global_: bool = False) -> str:
+            if global_:
+                return f"arn:aws:{service}::{ACCOUNT}:{resource}"
+            return arn_prefix.format(service) + resource
+
+        rid = f"{name}-{h}"
+        if typ == "aws:ec2/vpc:Vpc":
+            rid = f"vpc-{h}"
+            state.update(
+                arn=arn("ec2", f"vpc/{rid}"),
+                defaultSecurityGroupId=f"sg-{_digest(h, 'def')}",
+                mainRouteTableId=f"rtb-{h}",
+            )
+        elif typ == "aws:ec2/subnet:Subnet":
+            rid = f"subnet-{h}"
+            state.update(arn=arn("ec2", f"subnet/{rid}"))
+        elif typ == "aws:ec2/securityGroup:SecurityGroup":
+            rid = f"sg-{h}"
+            state.update(arn=arn("ec2", f"security-group/{rid}"), name=inputs.get("name") or name)
+        elif typ == "aws:ec2/eip:Eip":
+            rid = f"eipalloc-{h}"
+            state.update(publicIp=f"203.0.113.{int(h[:2], 16) % 250 + 1}", allocationId=rid)
+        elif typ in (
+            "aws:ec2/natGateway:NatGateway",
+            "aws:ec2/internetGateway:InternetGateway",
+            "aws:ec2/routeTable:RouteTable",
+        ):
+            prefix = {"NatGateway": "nat", "InternetGateway": "igw", "RouteTable": "rtb"}[typ.rsplit(":", 1)[1]]
+            rid = f"{prefix}-{h}"
+            state.update(arn=arn("ec2", f"{prefix}/{rid}"))
+        elif typ == "aws:kms/key:Key":
+            rid = f"{h}-{_digest(h, 'k', n=4)}-4a4a-8b8b-{_digest(h, 'kk', n=12)}"
+            state.update(arn=arn("kms", f"key/{rid}"), keyId=rid)
+        elif typ == "aws:kms/alias:Alias":
+            state.update(arn=arn("kms", str(inputs.get("name") or f"alias/{name}")))
+        elif typ == "aws:iam/role:Role":
+            role_name = inputs.get("name") or f"{name}-{h[:7]}"
+            rid = role_name
+            state.update(arn=arn("iam", f"role/{role_name}", global_=True), name=role_name, uniqueId=f"AROA{h.upper()}")
+        elif typ == "aws:iam/policy:Policy":
+            policy_name = inputs.get("name") or f"{name}-{h[:7]}"
+            state.update(arn=arn("iam", f"policy/{policy_name}", global_=True), name=policy_name)
+            rid = state["arn"]
+        elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            url = str(inputs.get("url", "")).removeprefix("https://")
+            state.update(arn=arn("iam", f"oidc-provider/{url}", global_=True))
+            rid = state["arn"]
+        elif typ == "aws:dynamodb/table:Table":
+            table = inputs.get("name") or f"{name}-{h[:7]}"
+            rid = table
+            state.update(
+                name=table,
+                arn=arn("dynamodb", f"table/{table}"),
+                streamArn=arn("dynamodb", f"table/{table}/stream/2026-01-01T00:00:00.000"),
+            )
+        elif typ in ("aws:appautoscaling/target:Target",):
+            rid = f"service/{inputs.get('serviceNamespace')}/{inputs.get('resourceId')}"
+            state.update(arn=arn("application-autoscaling", f"scalable-target/{h}"))
+        elif typ == "aws:appautoscaling/policy:Policy":
+            state.update(
+                arn=arn("autoscaling", f"scalingPolicy:{h}:resource/{inputs.get('resourceId')}:policyName/{name}"),
+                alarmArns=[],
+            )
+        elif typ == "aws:lb/loadBalancer:LoadBalancer":
+            kind = "net" if inputs.get("loadBalancerType") == "network" else "app"
+            lb_name = inputs.get("name") or f"{name[:24]}-{h[:7]}"
+            state.update(
+                arn=arn("elasticloadbalancing", f"loadbalancer/{kind}/{lb_name}/{h}"),
+                arnSuffix=f"{kind}/{lb_name}/{h}",
+                name=lb_name,
+                dnsName=f"{'internal-' if inputs.get('internal') else ''}{lb_name}-{int(h, 16) % 10**9}"
+                f".{region}.elb.amazonaws.com",
+                zoneId=(_NLB_ZONE_IDS if kind == "net" else _ELB_ZONE_IDS).get(region, "Z3AADJGX6KTTL2"),
+            )
+            rid = state["arn"]
+        elif typ == "aws:lb/targetGroup:TargetGroup":
+            tg_name = inputs.get("name") or f"{name[:24]}-{h[:7]}"
+            state.update(
+                arn=arn("elasticloadbalancing", f"targetgroup/{tg_name}/{h}"),
+                arnSuffix=f"targetgroup/{tg_name}/{h}",
+                name=tg_name,
+            )
+            rid = state["arn"]
+        elif typ in ("aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule"):
+            state.update(arn=arn("elasticloadbalancing", f"listener/app/{name}/{h}"))
+            rid = state["arn"]
+        elif typ == "aws:acm/certificate:Certificate":
+            domain = str(inputs.get("domainName", "example.com"))
+            names = [domain, *inputs.get("subjectAlternativeNames", [])]
+            state.update(
+                arn=arn("acm", f"certificate/{h}"),
+                domainValidationOptions=[
+                    {
+                        "domainName": d,
+                        "resourceRecordName": f"_{_digest(d)}.{d.lstrip('*.')}.",
+                        "resourceRecordType": "CNAME",
+                        "resourceRecordValue": f"_{_digest(d, 'v')}.acm-validations.aws.",
+                    }
+                    for d in names
+                ],
+                status="ISSUED",
+            )
+            rid = state["arn"]
+        elif typ == "aws:acm/certificateValidation:CertificateValidation":
+            rid = str(inputs.get("certificateArn", name))
+        elif typ == "aws:wafv2/webAcl:WebAcl":
+            scope = "global" if inputs.get("scope") == "CLOUDFRONT" else "regional"
+            state.update(arn=arn("wafv2", f"{scope}/webacl/{inputs.get('name') or name}/{h}"), capacity=700)
+            rid = h
+        elif typ == "aws:wafv2/webAclAssociation:WebAclAssociation":
+            rid = f"{inputs.get('webAclArn')},{inputs.get('resourceArn')}"
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            lg = inputs.get("name") or f"{name}-{h[:7]}"
+            state.update(name=lg, arn=arn("logs", f"log-group:{lg}"))
+            rid = lg
+        elif typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
+            bucket = inputs.get("bucket") or f"{name}-{h}"
+            state.update(
+                bucket=bucket,
+                arn=f"arn:aws:s3:::{bucket}",
+                bucketDomainName=f"{bucket}.s3.amazonaws.com",
+                bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com",
+                region=region,
+            )
+            rid = bucket
+        elif typ == "aws:ecr/repository:Repository":
+            repo = inputs.get("name") or f"{name}-{h[:7]}"
+            state.update(
+                name=repo,
+                arn=arn("ecr", f"repository/{repo}"),
+                repositoryUrl=f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{repo}",
+                registryId=ACCOUNT,
+            )
+            rid = repo
+        elif typ == "docker-build:index:Image":
+            state.update(digest="sha256:" + hashlib.sha256(name.encode()).hexdigest(), ref=f"{name}@sha256:{h}")
+        elif typ == "aws:route53/healthCheck:HealthCheck":
+            rid = f"{h}-{_digest(h, 'hc', n=4)}-4c4c-9d9d-{_digest(h, 'hc2', n=12)}"
+            state.update(arn=f"arn:aws:route53:::healthcheck/{rid}")
+        elif typ == "aws:route53/record:Record":
+            rid = f"Z_{inputs.get('name')}_{inputs.get('type')}_{inputs.get('setIdentifier', '')}"
+            state.update(fqdn=inputs.get("name"))
+        elif typ == "aws:cloudfront/distribution:Distribution":
+            rid = "E" + h.upper()[:13]
+            state.update(
+                arn=f"arn:aws:cloudfront::{ACCOUNT}:distribution/{rid}",
+                domainName=f"d{h}.cloudfront.net",
+                hostedZoneId=_CLOUDFRONT_ZONE_ID,
+                status="Deployed",
+                etag="E" + h.upper(),
+            )
+        elif typ == "aws:apigateway/restApi:RestApi":
+            rid = h[:10]
+            state.update(
+                rootResourceId=_digest(h, "root", n=10),
+                executionArn=arn("execute-api", rid),
+                arn=f"arn:aws:apigateway:{region}::/restapis/{rid}",
+            )
+        elif typ == "aws:apigateway/stage:Stage":
+            api = inputs.get("restApi")
+            stage = inputs.get("stageName")
+            state.update(
+                arn=f"arn:aws:apigateway:{region}::/restapis/{api}/stages/{stage}",
+                invokeUrl=f"https://{api}.execute-api.{region}.amazonaws.com/{stage}",
+                executionArn=arn("execute-api", f"{api}/{stage}"),
+            )
+            rid = f"ags-{api}-{stage}"
+        elif typ == "aws:apigateway/domainName:DomainName":
+            state.update(
+                regionalDomainName=f"d-{h}.execute-api.{region}.amazonaws.com",
+                regionalZoneId=_ELB_ZONE_IDS.get(region, "ZLY8HYME6SFDD"),
+                arn=f"arn:aws:apigateway:{region}::/domainnames/{inputs.get('domainName')}",
+            )
+            rid = str(inputs.get("domainName"))
+        elif typ == "aws:apigateway/apiKey:ApiKey":
+            state.update(value=f"mock-key-{h}", arn=f"arn:aws:apigateway:{region}::/apikeys/{h}")
+        elif typ == "aws:apigatewayv2/vpcLink:VpcLink":
+            state.update(arn=f"arn:aws:apigateway:{region}::/vpclinks/{h[:6]}")
+            rid = h[:6]
+        elif typ.startswith("random:"):
+            state.update(result=f"mock-{h}{_digest(h, 'r', n=24)}")
+        elif typ == "eks:index:Cluster":
+            return self._eks_cluster(name, inputs, region)
+        elif typ == "eks:index:ManagedNodeGroup":
+            state.update(nodeGroup=None)
+        elif typ.startswith("kubernetes:"):
+            meta = dict(inputs.get("metadata") or {})
+            meta.setdefault("name", name)
+            meta.setdefault("uid", f"{h}-{_digest(h, 'uid', n=4)}")
+            state["metadata"] = meta
+            ns = meta.get("namespace")
+            rid = f"{ns}/{meta['name']}" if ns else meta["name"]
+        elif "arn" not in state and module not in ("", "index"):
+            state["arn"] = arn(module, f"{name}/{h}")
+        return rid, state
+
+    def _kubeconfig(self, cluster_name: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "aws",
+            "clusters": [
+                {
+                    "name": "kubernetes",
+                    "cluster": {
+                        "server": f"https://{_digest(cluster_name, n=32).upper()}.gr7.eks.amazonaws.com",
+                        "certificate-authority-data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t",
+                    },
+                }
+            ],
+            "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
+            "users": [
+                {
+                    "name": "aws",
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "aws",
+                            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--output", "json"],
+                        }
+                    },
+                }
+            ],
+        }
+
+    def _eks_cluster(self, name: str, inputs: dict, region: str) -> tuple[str, dict]:
+        """pulumi-eks's Cluster is a remote component: the mock stands in for what its provider returns."""
+        h = _digest("eks", name, region)
+        cluster_name = str(inputs.get("name") or f"{name}-eksCluster-{h[:7]}")
+        issuer = f"https://oidc.eks.{region}.amazonaws.com/id/{_digest(cluster_name, n=32).upper()}"
+        oidc_url = issuer.removeprefix("https://")
+        node_sg = f"sg-{_digest(h, 'nodes')}"
+        cluster_sg = f"sg-{_digest(h, 'cluster')}"
+        eks_state = {
+            "name": cluster_name,
+            "arn": f"arn:aws:eks:{region}:{ACCOUNT}:cluster/{cluster_name}",
+            "endpoint": f"https://{_digest(cluster_name, n=32).upper()}.gr7.eks.amazonaws.com",
+            "version": inputs.get("version"),
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/{name}-eksRole",
+            "identities": [{"oidcs": [{"issuer": issuer}]}],
+            "vpcConfig": {
+                "vpcId": inputs.get("vpcId"),
+                "clusterSecurityGroupId": cluster_sg,
+                "endpointPrivateAccess": inputs.get("endpointPrivateAccess"),
+                "endpointPublicAccess": inputs.get("endpointPublicAccess"),
+                "publicAccessCidrs": inputs.get("publicAccessCidrs", []),
+                "subnetIds": inputs.get("privateSubnetIds", []),
+            },
+            "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t"},
+        }
+        eks_ref = (
+            self.monitor.add_resource("aws:eks/cluster:Cluster", f"{name}-eksCluster", cluster_name, eks_state)
+            if self.monitor
+            else None
+        )
+        kubeconfig = self._kubeconfig(cluster_name)
+        state = dict(inputs)
+        state.update(
+            kubeconfig=kubeconfig,
+            kubeconfigJson=json.dumps(kubeconfig),
+            eksCluster=eks_ref,
+            clusterSecurityGroupId=cluster_sg,
+            nodeSecurityGroupId=node_sg,
+            oidcProviderArn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/{oidc_url}",
+            oidcProviderUrl=oidc_url,
+            oidcIssuer=oidc_url,
+            core={
+                "cluster": eks_ref,
+                "vpcId": inputs.get("vpcId"),
+                "subnetIds": inputs.get("privateSubnetIds", []),
+                "privateSubnetIds": inputs.get("privateSubnetIds", []),
+                "publicSubnetIds": inputs.get("publicSubnetIds", []),
+                "endpoint": eks_state["endpoint"],
+                "clusterSecurityGroupId": cluster_sg,
+                "oidcProvider": None,
+                "tags": inputs.get("tags", {}),
+                "nodeGroupOptions": {},
+                "provider": None,
+                "kubeconfig": kubeconfig,
+                "awsProvider": None,
+                "clusterIamRole": None,
+                "accessEntries": [],
+                "storageClasses": {},
+            },
+        )
+        return f"{cluster_name}", state
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A MockMonitor that records every registration and is safe with remote components."""
+
+    def __init__(self, mocks: PlatformMocks) -> None:
+        super().__init__(mocks)
+        mocks.monitor = self
+        self.records: list[dict[str, Any]] = []
+        self.stack_outputs: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def add_resource(self, typ: str, name: str, id_: str, state: dict) -> dict:
+        """Register a resource the mock invents (a remote component's child) and return a reference to it."""
+        urn = self.make_urn("", typ, name)
+        with self._lock:
+            self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
+        return {_SIG: _RESOURCE_SIG, "urn": urn, "id": id_, "packageVersion": ""}
+
+    def RegisterResource(self, request):
+        inputs = _to_plain(request.object)
+        if _has_resource_ref(inputs):
+            request = _copy_with_object(request, _strip_refs(inputs))
+        response = super().RegisterResource(request)
+        urn = response.urn
+        record = {
+            "urn": urn,
+            "type": request.type,
+            "name": request.name,
+            "custom": bool(request.custom),
+            "remote": bool(request.remote),
+            "parent": request.parent,
+            "provider": request.provider,
+            "providers": dict(request.providers),
+            "dependencies": list(request.dependencies),
+            "property_dependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            "inputs": _strip_refs(inputs),
+            "outputs": _strip_refs(_to_plain(response.object)) if response.object else {},
+            "id": response.id,
+            "ignore_changes": list(request.ignoreChanges),
+            "protect": bool(request.protect),
+            "retain_on_delete": bool(request.retainOnDelete),
+            "additional_secret_outputs": list(request.additionalSecretOutputs),
+        }
+        with self._lock:
+            self.records.append(record)
+        return response
+
+    def RegisterResourceOutputs(self, request):
+        if request.urn.split("::")[2:3] == ["pulumi:pulumi:Stack"]:
+            with self._lock:
+                self.stack_outputs.update(_to_plain(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+    def Call(self, request):
+        _ensure_event_loop()
+        args = rpc.deserialize_properties(request.args)
+        ret, failures = self.mocks.call(
+            pulumi_mocks.MockCallArgs(token=request.tok, args=args, provider=request.provider)
+        )
+        ret_proto = _sync_await(rpc.serialize_properties(ret, {}))
+        return resource_pb2.CallResponse(
+            **{"return": ret_proto},
+            failures=[provider_pb2.CheckFailure(property=p, reason=r) for p, r in (failures or [])],
+        )
+
+
+def _to_plain(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(struct)
+
+
+def _is_ref(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_SIG) == _RESOURCE_SIG
+
+
+def _has_resource_ref(value: Any) -> bool:
+    if _is_ref(value):
+        return True
+    if isinstance(value, dict):
+        return any(_has_resource_ref(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_resource_ref(v) for v in value)
+    return False
+
+
+def _strip_refs(value: Any) -> Any:
+    """Replace resource references by their id (custom resources) or URN (components)."""
+    if _is_ref(value):
+        return value.get("id") or value.get("urn")
+    if isinstance(value, dict):
+        return {k: _strip_refs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_refs(v) for v in value]
+    return value
+
+
+def _copy_with_object(request, obj: dict[str, Any]):
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.object.Clear()
+    copy.object.update(obj)
+    return copy
