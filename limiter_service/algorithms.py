@@ -79,9 +79,7 @@ def sliding_ceiling(limit: int, previous: int, elapsed: float, window_seconds: i
     return math.floor(limit - previous * weight + 1e-9)
 
 
-def sliding_allows(
-    limit: int, previous: int, current: int, cost: int, elapsed: float, window_seconds: int
-) -> bool:
+def sliding_allows(limit: int, previous: int, current: int, cost: int, elapsed: float, window_seconds: int) -> bool:
     return current + cost <= sliding_ceiling(limit, previous, elapsed, window_seconds)
 
 
@@ -146,9 +144,7 @@ class FixedWindow:
         lease = self._leases.get(ck) if rule.lease > 1 else None
         if lease is not None and lease.tokens >= cost:
             lease.tokens -= cost
-            return Decision(
-                True, limit, max(0, limit - lease.global_count) + lease.tokens, reset, None, "lease"
-            )
+            return Decision(True, limit, max(0, limit - lease.global_count) + lease.tokens, reset, None, "lease")
         denied = self._denied.get(ck)
         if denied is not None and cost >= denied.min_cost:
             return Decision(False, limit, denied.remaining, reset, reset, "over_limit_cache")

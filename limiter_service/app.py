@@ -44,6 +44,15 @@ async def _probe(store: Store, metrics: Metrics, interval: float) -> None:
         metrics.store_up.set(1 if store.reachable else 0)
 
 
+def _field(err: dict[str, object]) -> str:
+    """The field a validation error is about: ``cost``, ``key``... or ``body`` for the whole body."""
+    loc = err.get("loc") or ()
+    if err.get("type") == "json_invalid" or not isinstance(loc, (list, tuple)):
+        return "body"
+    parts = [str(p) for p in loc[1:]] if loc and loc[0] == "body" else [str(p) for p in loc]
+    return ".".join(parts) or "body"
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -88,17 +97,11 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {
-                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body",
-                "message": str(err.get("msg", "invalid")),
-                "type": str(err.get("type", "invalid")),
-            }
+            {"field": _field(err), "message": str(err.get("msg", "invalid")), "type": str(err.get("type", "invalid"))}
             for err in exc.errors()
         ]
         fields = ", ".join(e["field"] for e in errors)
-        return JSONResponse(
-            status_code=422, content={"error": f"invalid request: {fields}", "detail": errors}
-        )
+        return JSONResponse(status_code=422, content={"error": f"invalid request: {fields}", "detail": errors})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

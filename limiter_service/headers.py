@@ -24,8 +24,7 @@ def ratelimit_headers(decisions: Sequence[RuleDecision]) -> dict[str, str]:
         return {}
     policy = ", ".join(f'"{d.rule.name}";q={d.rule.limit};w={d.rule.window_seconds}' for d in decisions)
     limits = ", ".join(
-        f'"{d.rule.name}";r={max(0, d.decision.remaining)};t={_seconds(d.decision.reset_after)}'
-        for d in decisions
+        f'"{d.rule.name}";r={max(0, d.decision.remaining)};t={_seconds(d.decision.reset_after)}' for d in decisions
     )
     return {"RateLimit-Policy": policy, "RateLimit": limits}
 

@@ -33,9 +33,7 @@ class RuleDecision:
 
 
 class Limiter:
-    def __init__(
-        self, rules: Sequence[Rule], store: Store, clock: Clock, metrics: Metrics, cache_size: int
-    ) -> None:
+    def __init__(self, rules: Sequence[Rule], store: Store, clock: Clock, metrics: Metrics, cache_size: int) -> None:
         self.rules: dict[str, Rule] = {r.name: r for r in rules}
         self.store = store
         self.clock = clock
@@ -60,10 +58,7 @@ class Limiter:
         else:
             if decision.source in ("over_limit_cache", "lease"):
                 self.metrics.local_hits.labels(rule.name, decision.source.removesuffix("_cache")).inc()
-            if decision.allowed:
-                outcome = "allowed"
-            else:
-                outcome = "shadow_denied" if rule.shadow else "denied"
+            outcome = "allowed" if decision.allowed else "shadow_denied" if rule.shadow else "denied"
         self.metrics.decisions.labels(rule.name, outcome).inc()
         return RuleDecision(rule, decision)
 

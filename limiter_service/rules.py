@@ -169,9 +169,7 @@ def _parse_match(ctx: _Ctx, raw: Any) -> Match:
         raise ctx.error("match", f"must be a mapping, got {raw!r}")
     unknown = sorted(set(map(str, raw)) - MATCH_FIELDS)
     if unknown:
-        raise ctx.error(
-            f"match.{unknown[0]}", f"is not a known field (known: {', '.join(sorted(MATCH_FIELDS))})"
-        )
+        raise ctx.error(f"match.{unknown[0]}", f"is not a known field (known: {', '.join(sorted(MATCH_FIELDS))})")
     hosts: tuple[str, ...] = ()
     if raw.get("hosts") is not None:
         hosts = tuple(h.lower() for h in _str_list(ctx, raw["hosts"], "match.hosts"))

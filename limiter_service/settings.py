@@ -21,9 +21,7 @@ class Settings(BaseSettings):
     rules_file: Path | None = Field(None, description="YAML rules file; unset = the default rule set")
     store: Literal["memory", "dynamodb"] = Field("memory", description="counter store")
     table: str = Field("limiter-counters", min_length=3, max_length=255, description="DynamoDB table")
-    store_timeout_ms: int = Field(
-        50, ge=1, le=10_000, description="deadline of one store call, retries included"
-    )
+    store_timeout_ms: int = Field(50, ge=1, le=10_000, description="deadline of one store call, retries included")
     store_max_attempts: int = Field(2, ge=1, le=5, description="attempts per store call within the deadline")
     store_threads: int = Field(32, ge=1, le=512, description="threads (and connections) for DynamoDB calls")
     local_cache_size: int = Field(100_000, ge=100, description="entries in each bounded local cache")

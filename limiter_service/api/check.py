@@ -20,9 +20,7 @@ class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rule: Annotated[StrictStr, Field(min_length=1, max_length=64, description="rule name")]
-    key: Annotated[
-        StrictStr, Field(min_length=1, description=f"the caller's key, 1 to {MAX_KEY_BYTES} UTF-8 bytes")
-    ]
+    key: Annotated[StrictStr, Field(min_length=1, description=f"the caller's key, 1 to {MAX_KEY_BYTES} UTF-8 bytes")]
     cost: Annotated[StrictInt, Field(ge=1, description="units to take; at most the rule's limit")] = 1
 
     @field_validator("key")

@@ -32,11 +32,13 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionError as BotoConnectionError,
     ConnectTimeoutError,
     NoCredentialsError,
     NoRegionError,
     ReadTimeoutError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
 )
 
 from limiter_service.stores.base import IncrResult, Store, StoreError
@@ -119,9 +121,7 @@ class DynamoDBStore(Store):
         self._cooldown = breaker_cooldown
         self._observer = observer
         self._clock = clock
-        self._client_factory = client_factory or (
-            lambda cfg: boto3.session.Session().client("dynamodb", config=cfg)
-        )
+        self._client_factory = client_factory or (lambda cfg: boto3.session.Session().client("dynamodb", config=cfg))
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="limiter-ddb")
         self._client_lock = threading.Lock()
         self._client: Any = self._new_client()  # raises StoreError on bad configuration

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from limiter_testutil import AWS_ENV, LocalServer, ServiceProcess, dynamodb_store, make_table
 
 from limiter_service.clock import FakeClock
 from limiter_service.stores.base import Store
 from limiter_service.stores.memory import MemoryStore
+from tests.limiter_service.limiter_testutil import AWS_ENV, LocalServer, ServiceProcess, dynamodb_store, make_table
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,7 @@ class LocalServer:
                 pytest.fail(f"dynalite not installed at {DYNALITE}: run `npm ci` at the repo root")
             cmd = [str(DYNALITE), "--host", "127.0.0.1", "--port", str(self.port), "--createTableMs", "0"]
         else:
-            moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which(
-                "moto_server"
-            )
+            moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
             if moto is None:
                 pytest.fail("moto_server not installed: pip install 'moto[server]'")
             cmd = [moto, "-H", "127.0.0.1", "-p", str(self.port)]
@@ -136,16 +135,12 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"service exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
-                )
+                raise RuntimeError(f"service exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
                     return
             time.sleep(0.1)
-        raise TimeoutError(
-            f"service did not answer /healthz within {timeout}s: {self.log_path.read_text()[-2000:]}"
-        )
+        raise TimeoutError(f"service did not answer /healthz within {timeout}s: {self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
         stop_process(self.proc)
@@ -204,3 +199,10 @@ class CountingStore(Store):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+with warnings.catch_warnings():
+    # Starlette 1.x warns once, at import, when its TestClient runs on httpx rather than httpx2;
+    # the client behaves the same. Installing httpx2 in the test environment would remove this.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient as TestClient

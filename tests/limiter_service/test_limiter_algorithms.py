@@ -22,7 +22,6 @@ from limiter_service.clock import FakeClock
 from limiter_service.rules import Algorithm, KeyPart, Rule
 from limiter_service.stores.memory import MemoryStore
 
-
 FIXED = Rule(name="fixed", key=(KeyPart("client_ip"),), limit=3, window_seconds=60)
 SLIDING = replace(FIXED, name="sliding", limit=10, window_seconds=10, algorithm=Algorithm.SLIDING_WINDOW)
 

@@ -7,13 +7,13 @@ import uuid
 from dataclasses import replace
 
 import pytest
-from limiter_testutil import CountingStore
 
 from limiter_service.clock import FakeClock
 from limiter_service.limiter import Limiter, request_key
 from limiter_service.metrics import Metrics
 from limiter_service.rules import Algorithm, FailureMode, KeyPart, Rule, parse_rules
 from limiter_service.stores.base import IncrResult, Store, StoreError
+from tests.limiter_service.limiter_testutil import CountingStore
 
 pytestmark = pytest.mark.anyio
 

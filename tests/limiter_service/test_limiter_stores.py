@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from limiter_testutil import LocalServer, dynamodb_store, free_port
 
 from limiter_service.clock import FakeClock
 from limiter_service.stores.base import Store, StoreError
 from limiter_service.stores.dynamodb import DynamoDBStore, create_table
 from limiter_service.stores.memory import MemoryStore
+from tests.limiter_service.limiter_testutil import LocalServer, dynamodb_store, free_port
 
 pytestmark = pytest.mark.anyio
 NOW = 1_700_000_000.0
@@ -163,9 +163,7 @@ async def test_recovers_by_itself_when_the_server_comes_back(aws_env: Any, clock
 
 # -- TTL (moto server: it implements TTL; never used for races) --------------------------------
 @pytest.mark.dynamodb
-async def test_create_table_enables_ttl_and_items_carry_it(
-    moto_server: LocalServer, clock: FakeClock
-) -> None:
+async def test_create_table_enables_ttl_and_items_carry_it(moto_server: LocalServer, clock: FakeClock) -> None:
     client = moto_server.client()
     assert create_table("ttl-check", client=client) == "created"
     assert create_table("ttl-check", client=client) == "exists"  # idempotent

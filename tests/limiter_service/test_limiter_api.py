@@ -1,0 +1,238 @@
+"""HTTP API in-process: /v1/check and every error case, /authz allow and deny, health, readiness, metrics."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from limiter_service.app import create_app
+from limiter_service.clock import FakeClock
+from limiter_service.metrics import Metrics
+from limiter_service.settings import Settings, get_settings
+from limiter_service.stores.base import IncrResult, Store, StoreError
+from tests.limiter_service.limiter_testutil import TestClient
+
+RULES = """
+rules:
+  - name: per-key
+    match: {hosts: ["api.example.com"], path_prefix: "/api/", methods: ["GET", "POST"]}
+    key: ["header:x-api-key"]
+    limit: 2
+    window_seconds: 60
+  - name: per-ip
+    key: [client_ip]
+    limit: 3
+    window_seconds: 60
+    algorithm: sliding_window
+  - name: shadowed
+    match: {path_prefix: "/shadow/"}
+    key: [client_ip]
+    limit: 1
+    window_seconds: 60
+    shadow: true
+"""
+# Struct. field lists of draft-ietf-httpapi-ratelimit-headers-11.
+POLICY_ITEM = r'"[A-Za-z0-9._-]+";q=\d+;w=\d+'
+LIMIT_ITEM = r'"[A-Za-z0-9._-]+";r=\d+;t=\d+'
+
+
+def sf_list(item: str) -> re.Pattern[str]:
+    return re.compile(rf"^{item}(, {item})*$")
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock(1_800_000_000.0 + 15)  # 15 s into a 60 s window
+
+
+def build(tmp_path: Path, rules: str = RULES, **kwargs: Any) -> FastAPI:
+    path = tmp_path / "rules.yaml"
+    path.write_text(rules)
+    app = create_app(**kwargs)
+    app.dependency_overrides[get_settings] = lambda: Settings(rules_file=path, store="memory")
+    return app
+
+
+@pytest.fixture()
+def client(tmp_path: Path, clock: FakeClock) -> Iterator[TestClient]:
+    with TestClient(build(tmp_path, clock=clock), raise_server_exceptions=False) as c:
+        yield c
+
+
+def check(client: TestClient, **body: Any) -> Any:
+    return client.post("/v1/check", json=body)
+
+
+def test_check_answers_the_decision_with_ratelimit_headers(client: TestClient) -> None:
+    r = check(client, rule="per-key", key="alice")
+    assert r.status_code == 200
+    assert r.json() == {"allowed": True, "limit": 2, "remaining": 1, "reset_after": 45.0, "retry_after": None}
+    assert r.headers["RateLimit-Policy"] == '"per-key";q=2;w=60'
+    assert r.headers["RateLimit"] == '"per-key";r=1;t=45'
+    assert check(client, rule="per-key", key="alice", cost=1).json()["remaining"] == 0
+    denied = check(client, rule="per-key", key="alice")
+    assert denied.status_code == 200
+    assert denied.json() == {"allowed": False, "limit": 2, "remaining": 0, "reset_after": 45.0, "retry_after": 45.0}
+    assert check(client, rule="per-key", key="bob").json()["allowed"]
+
+
+def test_unknown_rule_is_404(client: TestClient) -> None:
+    r = check(client, rule="nope", key="k")
+    assert r.status_code == 404 and "nope" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        (b"{", "body"),
+        (b"[]", "body"),
+        (b'"x"', "body"),
+        (b'{"key": "k"}', "rule"),
+        (b'{"rule": "per-key"}', "key"),
+        (b'{"rule": "per-key", "key": ""}', "key"),
+        (b'{"rule": "per-key", "key": "' + b"a" * 513 + b'"}', "key"),
+        ('{"rule": "per-key", "key": "' + "\u20ac" * 171 + '"}', "key"),  # 513 bytes in UTF-8
+        (b'{"rule": "per-key", "key": "\\ud800"}', "key"),  # a lone surrogate cannot be stored
+        (b'{"rule": "per-key", "key": 5}', "key"),
+        (b'{"rule": "per-key", "key": "k", "cost": 0}', "cost"),
+        (b'{"rule": "per-key", "key": "k", "cost": -1}', "cost"),
+        (b'{"rule": "per-key", "key": "k", "cost": 3}', "cost"),  # above the rule's limit of 2
+        (b'{"rule": "per-key", "key": "k", "cost": 100000000000000000000000000000}', "cost"),
+        (b'{"rule": "per-key", "key": "k", "cost": "1"}', "cost"),
+        (b'{"rule": "per-key", "key": "k", "cost": 1.5}', "cost"),
+        (b'{"rule": "per-key", "key": "k", "cost": null}', "cost"),
+        (b'{"rule": "", "key": "k"}', "rule"),
+        (b'{"rule": "per-key", "key": "k", "extra": 1}', "extra"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(client: TestClient, content: bytes | str, field: str) -> None:
+    r = client.post("/v1/check", content=content, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert field in [d["field"] for d in body["detail"]]
+    assert field in body["error"]
+
+
+def test_key_of_exactly_512_bytes_is_accepted(client: TestClient) -> None:
+    assert check(client, rule="per-ip", key="\u20ac" * 170 + "ab").status_code == 200
+
+
+def test_wrong_method_and_content_type_are_client_errors(client: TestClient) -> None:
+    assert client.get("/v1/check").status_code == 405
+    r = client.post("/v1/check", content=b"rule=x", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 422
+
+
+# -- ext_authz ---------------------------------------------------------------------------------
+def authz(client: TestClient, method: str = "GET", path: str = "/api/items?x=1", **headers: str) -> Any:
+    base = {"host": "api.example.com", "x-envoy-external-address": "203.0.113.7"}
+    base.update({k.replace("_", "-"): v for k, v in headers.items()})
+    return client.request(method, "/authz" + path, headers=base)
+
+
+def test_authz_allows_with_headers_then_denies_with_429(client: TestClient) -> None:
+    first = authz(client, x_api_key="k1")
+    assert first.status_code == 200
+    assert sf_list(POLICY_ITEM).match(first.headers["RateLimit-Policy"])
+    assert sf_list(LIMIT_ITEM).match(first.headers["RateLimit"])
+    assert first.headers["RateLimit-Policy"] == '"per-key";q=2;w=60, "per-ip";q=3;w=60'
+    assert first.headers["RateLimit"] == '"per-key";r=1;t=45, "per-ip";r=2;t=45'
+    assert "retry-after" not in first.headers
+    assert authz(client, "POST", x_api_key="k1").status_code == 200
+    denied = authz(client, x_api_key="k1")
+    assert denied.status_code == 429
+    assert denied.headers["Retry-After"] == "45"
+    assert denied.headers["content-type"] == "application/json"
+    assert denied.json() == {"error": "rate_limited", "rules": ["per-key"], "retry_after": 45}
+    assert denied.headers["RateLimit"].startswith('"per-key";r=0;t=45')
+
+
+def test_authz_keys_on_the_envoy_external_address_not_x_forwarded_for(client: TestClient) -> None:
+    for i in range(3):
+        assert authz(client, "GET", "/other", x_forwarded_for=f"198.51.100.{i}").status_code == 200
+    r = authz(client, "GET", "/other", x_forwarded_for="198.51.100.99")
+    assert r.status_code == 429 and r.json()["rules"] == ["per-ip"]
+    assert authz(client, "GET", "/other", x_envoy_external_address="203.0.113.8").status_code == 200
+
+
+def test_authz_rules_apply_only_when_they_match_and_have_their_key(client: TestClient) -> None:
+    no_ip = {"host": "api.example.com"}
+    # No x-api-key and no client address: no rule applies, so the request is allowed, without fields.
+    r = client.get("/authz/api/items", headers=no_ip)
+    assert r.status_code == 200 and "ratelimit" not in r.headers
+    # Any method reaches the endpoint (Envoy forwards the original one); DELETE does not match per-key.
+    r = client.request("DELETE", "/authz/api/items", headers={**no_ip, "x-api-key": "k"})
+    assert r.status_code == 200 and "ratelimit" not in r.headers
+    r = client.request("PROPFIND", "/authz", headers={"x-envoy-external-address": "192.0.2.1"})
+    assert r.status_code == 200 and r.headers["RateLimit-Policy"] == '"per-ip";q=3;w=60'
+
+
+def test_authz_shadow_rule_never_denies(client: TestClient) -> None:
+    results = [authz(client, "GET", "/shadow/x", x_envoy_external_address="192.0.2.9") for _ in range(3)]
+    assert [r.status_code for r in results] == [200, 200, 200]
+    metrics = client.get("/metrics").text
+    assert 'limiter_decisions_total{outcome="shadow_denied",rule="shadowed"} 2.0' in metrics
+
+
+# -- operations --------------------------------------------------------------------------------
+def test_health_ready_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "rules_loaded": 3, "store": {"backend": "memory", "reachable": True}}
+    check(client, rule="per-key", key="m")
+    text = client.get("/metrics").text
+    for name in (
+        'limiter_decisions_total{outcome="allowed",rule="per-key"} 1.0',
+        "limiter_store_latency_seconds",
+        "limiter_store_errors_total",
+        "limiter_local_cache_hits_total",
+        "limiter_store_up 1.0",
+        "limiter_rules_loaded 3.0",
+    ):
+        assert name in text
+
+
+class DownStore(Store):
+    name = "down"
+
+    async def incr_if(self, key: str, cost: int, ceiling: int, expires_at: int) -> IncrResult:
+        raise StoreError("down", reason="connection", operation="UpdateItem")
+
+    async def get(self, key: str) -> int:
+        raise StoreError("down", reason="connection", operation="GetItem")
+
+    @property
+    def reachable(self) -> bool:
+        return False
+
+
+CLOSED_ONLY = """
+rules:
+  - {name: closed, key: [client_ip], limit: 5, window_seconds: 60, failure_mode: closed}
+"""
+
+
+def down(settings: Settings, clock: Any, metrics: Metrics) -> Store:
+    return DownStore()
+
+
+def test_readiness_with_the_store_down_depends_on_failure_modes(tmp_path: Path) -> None:
+    with TestClient(build(tmp_path, store_factory=down)) as c:
+        r = c.get("/readyz")  # fail-open rules still decide: stay ready, report the store
+        assert r.status_code == 200
+        assert r.json()["store"] == {"backend": "down", "reachable": False}
+        assert "limiter_store_up 0.0" in c.get("/metrics").text
+        assert authz(c, x_api_key="k").status_code == 200  # open: allowed
+    with TestClient(build(tmp_path, CLOSED_ONLY, store_factory=down)) as c:
+        r = c.get("/readyz")  # every rule fails closed and the store is down: cannot decide
+        assert r.status_code == 503 and r.json()["ready"] is False
+        denied = authz(c)
+        assert denied.status_code == 429 and denied.headers["Retry-After"] == "1"
+    with TestClient(build(tmp_path, "rules: []\n")) as c:
+        assert c.get("/readyz").status_code == 503  # no rules loaded
