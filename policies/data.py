@@ -205,7 +205,8 @@ def _check_table(
             )
             report_violation(
                 f"The provisioned DynamoDB table '{table.name}' has {len(gsis)} global secondary indexes "
-                f"({', '.join(gsis)}), but {lacking} of them lack a {mode} scalable target with a "
+                f"({', '.join(gsis)}), but {lacking} of them {'lacks' if lacking == 1 else 'lack'} a {mode} "
+                "scalable target with a "
                 "TargetTrackingScaling policy (the targets' resource ids are unknown until the update, so "
                 f"the index cannot be named).{without_policy} Give every index an aws.appautoscaling.Target "
                 f"with scalable_dimension '{dimension}' and resource_id 'table/<table>/index/<index>', each "

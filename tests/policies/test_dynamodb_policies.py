@@ -62,7 +62,7 @@ def test_gsi_without_targets_is_a_violation(stack):
     found = messages(result)
     if stack.preview and "name" not in stack.get(TABLE)["inputs"]:
         # Table name unknown: the targets' ids are unknown, so the index cannot be named.
-        assert all("2 global secondary indexes (by-customer, by-status), but 1 of them lack" in m for m in found)
+        assert all("2 global secondary indexes (by-customer, by-status), but 1 of them lacks" in m for m in found)
     else:
         assert "no read capacity autoscaling for its global secondary index 'by-status'" in found[0]
         assert "no write capacity autoscaling for its global secondary index 'by-status'" in found[1]
