@@ -32,7 +32,7 @@ PROJECT = "ratelimited-platform"
 # Regions where EKS, ALB, WAF, API Gateway and DynamoDB autoscaling are all available; a typo in a
 # region name should fail here, not halfway through a deployment.
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+_NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 _DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _K8S_VERSION_RE = re.compile(r"^1\.(2[89]|3\d)$")
 _PATH_PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~/-]*$")

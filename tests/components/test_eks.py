@@ -1,0 +1,208 @@
+"""The EKS layer: private endpoint, encryption, node groups in private subnets, add-ons with scoped IRSA."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+
+from tools.mocked_run import run_stack
+from tools.records import RecordedStack, unsecret
+
+REGION = "eu-west-1"
+L = f"{REGION}-eks"
+
+
+@pytest.fixture(scope="module")
+def public_admin_stack() -> RecordedStack:
+    """dev with a public endpoint limited to one range, and an admin role."""
+    return RecordedStack(
+        run_stack(
+            "dev",
+            config_overrides={
+                "clusterPublicAccessCidrs": ["203.0.113.0/24"],
+                "clusterAdminRoleArns": ["arn:aws:iam::123456789012:role/platform-admin"],
+            },
+        )
+    )
+
+
+def _cluster(stack):
+    return stack.named(f"{L}-cluster")["inputs"]
+
+
+def test_endpoint_is_private_only_by_default(dev_stack):
+    cluster = _cluster(dev_stack)
+    assert cluster["endpointPrivateAccess"] is True
+    assert cluster["endpointPublicAccess"] is False
+    assert "publicAccessCidrs" not in cluster
+
+
+def test_public_endpoint_only_for_configured_ranges(public_admin_stack):
+    cluster = _cluster(public_admin_stack)
+    assert cluster["endpointPublicAccess"] is True
+    assert cluster["publicAccessCidrs"] == ["203.0.113.0/24"]
+
+
+def test_access_entries_use_authentication_mode_api(dev_stack, public_admin_stack):
+    assert _cluster(dev_stack)["authenticationMode"] == "API"
+    entries = _cluster(public_admin_stack)["accessEntries"]
+    assert entries == {
+        "admin-0": {
+            "principalArn": "arn:aws:iam::123456789012:role/platform-admin",
+            "accessPolicies": {
+                "cluster-admin": {
+                    "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                    "accessScope": {"type": "cluster"},
+                }
+            },
+        }
+    }
+
+
+def test_secrets_encrypted_logs_on_oidc_on(dev_stack):
+    cluster = _cluster(dev_stack)
+    key = dev_stack.named(f"{L}-secrets-key")
+    assert cluster["encryptionConfigKeyArn"] == key["outputs"]["arn"]
+    assert key["inputs"]["enableKeyRotation"] is True
+    assert sorted(cluster["enabledClusterLogTypes"]) == [
+        "api",
+        "audit",
+        "authenticator",
+        "controllerManager",
+        "scheduler",
+    ]
+    assert cluster["createOidcProvider"] is True and cluster["skipDefaultNodeGroup"] is True
+    assert cluster["version"] == "1.34"
+
+
+def _subnets(stack, kind):
+    return [s for s in stack.of_type("aws:ec2/subnet:Subnet", under=L) if f"-{kind}-" in s["name"]]
+
+
+def test_three_zones_of_public_and_private_subnets_tagged_for_load_balancers(dev_stack):
+    vpc = dev_stack.named(f"{L}-vpc")
+    network = ipaddress.ip_network(vpc["inputs"]["cidrBlock"])
+    public, private = _subnets(dev_stack, "public"), _subnets(dev_stack, "private")
+    assert len(public) == len(private) == 3
+    for group, tag in ((public, "kubernetes.io/role/elb"), (private, "kubernetes.io/role/internal-elb")):
+        assert len({s["inputs"]["availabilityZone"] for s in group}) == 3
+        assert all(s["inputs"]["tags"][tag] == "1" for s in group)
+    cidrs = [ipaddress.ip_network(s["inputs"]["cidrBlock"]) for s in public + private]
+    assert all(c.subnet_of(network) for c in cidrs)
+    assert not any(a.overlaps(b) for i, a in enumerate(cidrs) for b in cidrs[i + 1 :])
+    assert all(s["inputs"]["mapPublicIpOnLaunch"] is False for s in public)
+
+
+def test_node_groups_run_in_the_private_subnets_only(dev_stack, prod_stack):
+    for stack, groups in ((dev_stack, ["general"]), (prod_stack, ["system", "workloads"])):
+        private_ids = sorted(s["id"] for s in _subnets(stack, "private"))
+        public_ids = {s["id"] for s in _subnets(stack, "public")}
+        for group in groups:
+            ng = stack.named(f"{L}-ng-{group}")["inputs"]
+            assert sorted(ng["subnetIds"]) == private_ids
+            assert not public_ids & set(ng["subnetIds"])
+            assert ng["ignoreScalingChanges"] is True
+
+
+def test_node_group_sizes_come_from_config(prod_stack):
+    ng = prod_stack.named(f"{L}-ng-workloads")["inputs"]
+    assert ng["scalingConfig"] == {"minSize": 3, "desiredSize": 6, "maxSize": 30}
+    assert ng["instanceTypes"] == ["m7i.xlarge", "m6i.xlarge", "m7a.xlarge"]
+    assert ng["capacityType"] == "ON_DEMAND"
+
+
+def _nat_routes(stack):
+    nats = {n["id"]: n for n in stack.of_type("aws:ec2/natGateway:NatGateway", under=L)}
+    routes = {}
+    for rt in stack.of_type("aws:ec2/routeTable:RouteTable", under=L):
+        if "-private-" in rt["name"]:
+            (route,) = rt["inputs"]["routes"]
+            assert route["cidrBlock"] == "0.0.0.0/0"
+            routes[rt["name"]] = route["natGatewayId"]
+    return nats, routes
+
+
+def test_single_nat_in_dev_and_one_per_zone_in_prod(dev_stack, prod_stack):
+    nats, routes = _nat_routes(dev_stack)
+    assert len(nats) == 1 and set(routes.values()) == set(nats) and len(routes) == 3
+    nats, routes = _nat_routes(prod_stack)
+    assert len(nats) == 3 and set(routes.values()) == set(nats)
+    # each private route table goes through the NAT of its own zone
+    subnet_zone = {s["id"]: s["inputs"]["availabilityZone"] for s in prod_stack.of_type("aws:ec2/subnet:Subnet")}
+    for rt_name, nat_id in routes.items():
+        index = rt_name.split("-private-")[1].split("-")[0]
+        private = prod_stack.named(f"{L}-private-{index}")
+        assert subnet_zone[nats[nat_id]["inputs"]["subnetId"]] == private["inputs"]["availabilityZone"]
+
+
+def _trust(stack, role_name):
+    role = stack.named(role_name)
+    return json.loads(role["inputs"]["assumeRolePolicy"])["Statement"][0]
+
+
+def test_addons_are_helm_releases_on_the_cluster_provider(dev_stack):
+    releases = {r["inputs"]["chart"]: r for r in dev_stack.of_type("kubernetes:helm.sh/v3:Release", under=L)}
+    assert set(releases) == {"aws-load-balancer-controller", "cluster-autoscaler", "metrics-server"}
+    for release in releases.values():
+        assert release["provider"].split("::")[3] == f"{L}-k8s"
+        assert release["inputs"]["namespace"] == "kube-system"
+    vpc_id = dev_stack.named(f"{L}-vpc")["id"]
+    lbc = releases["aws-load-balancer-controller"]["inputs"]["values"]
+    assert lbc["region"] == REGION and lbc["vpcId"] == vpc_id
+    assert lbc["clusterName"] == dev_stack.named(f"{L}-cluster")["outputs"]["eksCluster"]
+
+
+def test_irsa_roles_are_bound_to_one_service_account_each(dev_stack):
+    oidc = dev_stack.named(f"{L}-cluster")["outputs"]["oidcProviderUrl"]
+    for role, sa in (
+        (f"{L}-lbc-role", "aws-load-balancer-controller"),
+        (f"{L}-cluster-autoscaler-role", "cluster-autoscaler"),
+    ):
+        trust = _trust(dev_stack, role)
+        assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert trust["Condition"]["StringEquals"] == {
+            f"{oidc}:sub": f"system:serviceaccount:kube-system:{sa}",
+            f"{oidc}:aud": "sts.amazonaws.com",
+        }
+
+
+def test_load_balancer_controller_cannot_create_load_balancers(dev_stack):
+    policy = json.loads(dev_stack.named(f"{L}-lbc-policy")["inputs"]["policy"])
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert "elasticloadbalancing:RegisterTargets" in actions
+    assert not {a for a in actions if a.split(":")[1].startswith(("Create", "Delete", "Modify"))}
+    node_sg = dev_stack.named(f"{L}-cluster")["outputs"]["nodeSecurityGroupId"]
+    sg_statement = next(s for s in policy["Statement"] if "ec2:AuthorizeSecurityGroupIngress" in s["Action"])
+    assert sg_statement["Resource"].endswith(f":security-group/{node_sg}")
+
+
+def test_cluster_autoscaler_scales_only_this_clusters_groups(dev_stack):
+    policy = json.loads(dev_stack.named(f"{L}-cluster-autoscaler-policy")["inputs"]["policy"])
+    scale = next(s for s in policy["Statement"] if "autoscaling:SetDesiredCapacity" in s["Action"])
+    ((tag, value),) = scale["Condition"]["StringEquals"].items()
+    assert tag.startswith("aws:ResourceTag/k8s.io/cluster-autoscaler/") and value == "owned"
+    assert tag.endswith("/" + dev_stack.named(f"{L}-cluster")["outputs"]["eksCluster"])
+
+
+def test_kubeconfig_is_a_secret(dev_stack):
+    provider = dev_stack.named(f"{L}-k8s")
+    kubeconfig = provider["inputs"]["kubeconfig"]
+    assert unsecret(kubeconfig) != kubeconfig  # wire-form secret
+    assert json.loads(unsecret(kubeconfig))["users"][0]["user"]["exec"]["command"] == "aws"
+    assert dev_stack.exports()["regional"] == {"secret": True}
+
+
+def test_bad_args_are_refused_by_name():
+    from components.eks import EksClusterArgs, _validate
+    from components.specs import ChartVersions, NodeGroup
+
+    charts = ChartVersions("1", "1", "1", "1")
+    group = NodeGroup("a", ("t3.large",), 1, 1, 1, "ON_DEMAND", 20)
+    with pytest.raises(ValueError, match=r"public_access_cidrs must not contain 0\.0\.0\.0/0"):
+        _validate(EksClusterArgs("eu-west-1", (group,), charts, public_access_cidrs=("0.0.0.0/0",)))
+    with pytest.raises(ValueError, match="node_groups"):
+        _validate(EksClusterArgs("eu-west-1", (), charts))
+    with pytest.raises(ValueError, match="nat_gateways"):
+        _validate(EksClusterArgs("eu-west-1", (group,), charts, nat_gateways="none"))

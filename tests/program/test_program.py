@@ -1,0 +1,92 @@
+"""The whole program under mocks: each regional layer once per region, on that region's provider."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tools.mocked_run import run_stack
+
+REGIONAL_LAYERS = ("ratelimited:index:EksCluster", "ratelimited:index:Data")
+
+
+def _aws_providers(stack):
+    return {p["name"]: p["inputs"].get("region") for p in stack.of_type("pulumi:providers:aws")}
+
+
+def test_dev_creates_each_regional_layer_once(dev_stack):
+    for layer in REGIONAL_LAYERS:
+        assert [c["name"].split("-")[:3] for c in dev_stack.of_type(layer)] == [["eu", "west", "1"]]
+
+
+def test_prod_creates_each_regional_layer_twice_with_the_regional_providers(prod_stack):
+    providers = _aws_providers(prod_stack)
+    assert providers["aws-eu-west-1"] == "eu-west-1" and providers["aws-us-east-1"] == "us-east-1"
+    for layer in REGIONAL_LAYERS:
+        components = prod_stack.of_type(layer)
+        assert len(components) == 2
+        for component in components:
+            region = component["name"].rsplit("-", 1)[0]
+            assert prod_stack.provider_name(component) == f"aws-{region}"
+
+
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack"])
+def test_every_aws_resource_of_a_region_uses_that_regions_provider(stack_name, request):
+    stack = request.getfixturevalue(stack_name)
+    checked = 0
+    for resource in stack:
+        if not resource["type"].startswith(("aws:", "eks:")):
+            continue
+        regional = [a for a in stack.ancestors(resource) if a["type"] in REGIONAL_LAYERS]
+        if not regional:
+            continue
+        region = regional[0]["name"].rsplit("-", 1)[0]
+        assert stack.provider_name(resource) == f"aws-{region}", resource["name"]
+        checked += 1
+    assert checked > 40
+
+
+def test_kubernetes_resources_use_their_regions_cluster(prod_stack):
+    for resource in prod_stack.of_type("kubernetes:*"):
+        region = next(
+            a["name"].rsplit("-", 1)[0]
+            for a in prod_stack.ancestors(resource)
+            if a["type"].startswith("ratelimited:index:")
+        )
+        assert resource["provider"].split("::")[3] == f"{region}-eks-k8s", resource["name"]
+
+
+def test_prod_regions_do_not_share_tables_or_clusters(prod_stack):
+    names = [t["outputs"]["name"] for t in prod_stack.of_type("aws:dynamodb/table:Table")]
+    assert len(names) == len(set(names)) == 6  # counters + orders + catalog, per region
+
+
+def test_exports_name_the_regions_and_keep_the_kubeconfig_secret(prod_stack):
+    exports = prod_stack.exports()
+    assert exports["regions"] == ["eu-west-1", "us-east-1"]
+    assert exports["regional"] == {"secret": True}  # it holds the kubeconfigs
+
+
+def test_repeated_runs_register_the_same_stack():
+    """Registration order and dict order may vary between runs (the runtime is concurrent); content may not."""
+    first, second = run_stack("dev"), run_stack("dev")
+
+    def shape(record):
+        return {
+            r["urn"]: json.dumps(
+                [
+                    r["inputs"],
+                    r["outputs"],
+                    sorted(r["dependencies"]),
+                    {k: sorted(v) for k, v in r["property_dependencies"].items()},
+                    r["parent"],
+                    r["provider"],
+                ],
+                sort_keys=True,
+            )
+            for r in record["resources"]
+        }
+
+    assert shape(first) == shape(second)
+    assert len(first["resources"]) > 50
