@@ -105,6 +105,9 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body" (e.g. not UTF-8): a malformed body
+            detail = [{"field": "body", "message": str(exc.detail), "type": "body_unparsable"}]
+            return JSONResponse(status_code=422, content={"error": "invalid request: body", "detail": detail})
         return JSONResponse(status_code=exc.status_code, content={"error": exc.detail}, headers=exc.headers)
 
     @app.exception_handler(Exception)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, field_validator
 
 from limiter_service.api.deps import LimiterDep
 from limiter_service.headers import ratelimit_headers
@@ -16,12 +16,30 @@ from limiter_service.limiter import MAX_KEY_BYTES
 router = APIRouter(tags=["decisions"])
 
 
+def _json_integer(value: object) -> int:
+    """A JSON integer: 3 or 3.0 (JSON Schema's "integer"), never "3", true or 3.5."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
 class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rule: Annotated[StrictStr, Field(min_length=1, max_length=64, description="rule name")]
-    key: Annotated[StrictStr, Field(min_length=1, description=f"the caller's key, 1 to {MAX_KEY_BYTES} UTF-8 bytes")]
-    cost: Annotated[StrictInt, Field(ge=1, description="units to take; at most the rule's limit")] = 1
+    key: Annotated[
+        StrictStr,
+        Field(
+            min_length=1, max_length=MAX_KEY_BYTES, description=f"the caller's key, 1 to {MAX_KEY_BYTES} UTF-8 bytes"
+        ),
+    ]
+    cost: Annotated[
+        int, Field(ge=1, description="units to take; at most the rule's limit"), BeforeValidator(_json_integer)
+    ] = 1
 
     @field_validator("key")
     @classmethod
@@ -56,10 +74,24 @@ class ErrorResponse(BaseModel):
     error: str
 
 
+class FieldError(BaseModel):
+    field: str = Field(description="the offending field: rule, key, cost, or body")
+    message: str
+    type: str
+
+
+class ValidationErrorResponse(BaseModel):
+    error: str = Field(description="'invalid request: ' and the offending fields")
+    detail: list[FieldError]
+
+
 @router.post(
     "/v1/check",
     response_model=CheckResponse,
-    responses={404: {"model": ErrorResponse, "description": "unknown rule"}},
+    responses={
+        404: {"model": ErrorResponse, "description": "unknown rule"},
+        422: {"model": ValidationErrorResponse, "description": "invalid body; names the field"},
+    },
 )
 async def check(body: CheckRequest, limiter: LimiterDep) -> Response:
     """Take `cost` units from `key` under `rule` and say whether the request is allowed."""
