@@ -10,10 +10,29 @@ import pulumi
 import pulumi_aws as aws
 
 import stack_config
+from components.api_gateway import ApiGatewaySettings, consumer_api_keys
 from components.data import Data, DataArgs
+from components.edge import GlobalEdge, GlobalEdgeArgs, RegionalEdge, RegionalEdgeArgs, origin_header_secret
 from components.eks import EksCluster, EksClusterArgs
 
 cfg = stack_config.load()
+
+# Edge secrets, once per stack: the header CloudFront sends to every region's ALB, and one API key
+# per consumer, identical in every region that api.<domain> latency routing may pick.
+origin_secret = origin_header_secret("origin-header").result if cfg.cloudfront_enabled else None
+api_key_values = consumer_api_keys("api-key", cfg.api_consumers) if cfg.api_gateway_enabled else {}
+# CloudFront's certificate and web ACL must live in us-east-1, whatever the stack's regions; Route 53
+# (global) is looked up through the same provider.
+global_provider = aws.Provider(
+    "aws-global", region="us-east-1", default_tags=aws.ProviderDefaultTagsArgs(tags=cfg.tags_for())
+)
+zone_id = (
+    cfg.hosted_zone_id
+    or aws.route53.get_zone_output(
+        name=cfg.domain, private_zone=False, opts=pulumi.InvokeOptions(provider=global_provider)
+    ).zone_id
+)
+regional_edges: list[RegionalEdge] = []
 
 regional_exports: dict[str, dict[str, pulumi.Output]] = {}
 
@@ -52,6 +71,33 @@ for region in cfg.regions:
     )
 
     # <edge-regional>
+    edge = RegionalEdge(
+        f"{region}-edge",
+        RegionalEdgeArgs(
+            region=region,
+            domain=cfg.domain,
+            zone_id=zone_id,
+            vpc_id=eks.vpc_id,
+            vpc_cidr=eks.vpc_cidr,
+            public_subnet_ids=eks.public_subnet_ids,
+            private_subnet_ids=eks.private_subnet_ids,
+            cloudfront_enabled=cfg.cloudfront_enabled,
+            origin_secret=origin_secret,
+            waf_rate_limit=cfg.waf_rate_limit,
+            api_gateway=ApiGatewaySettings(
+                throttle_rate_limit=cfg.api_throttle_rate_limit,
+                throttle_burst_limit=cfg.api_throttle_burst_limit,
+                consumers=cfg.api_consumers,
+                api_key_values=api_key_values,
+            )
+            if cfg.api_gateway_enabled
+            else None,
+            deletion_protection=cfg.deletion_protection,
+            tags=tags,
+        ),
+        opts=aws_opts,
+    )
+    regional_edges.append(edge)
     # </edge-regional>
 
     # <mesh>
@@ -63,9 +109,32 @@ for region in cfg.regions:
         "vpcId": eks.vpc_id,
         "countersTable": data.counters_table_name,
         "appTables": data.app_table_names,
+        "albDnsName": edge.alb_dns_name,
+        "webAclArn": edge.web_acl_arn,
+        "apiRegionalDomain": edge.api_regional_domain,
     }
 
 # <edge-global>
+global_edge = GlobalEdge(
+    "global-edge",
+    GlobalEdgeArgs(
+        domain=cfg.domain,
+        zone_id=zone_id,
+        regions=cfg.regions,
+        cloudfront_enabled=cfg.cloudfront_enabled,
+        price_class=cfg.cloudfront_price_class,
+        origin_secret=origin_secret,
+        waf_rate_limit=cfg.waf_rate_limit,
+        deletion_protection=cfg.deletion_protection,
+        tags=cfg.tags_for(),
+    ),
+    # Without CloudFront, <domain> aliases the origin.<domain> latency set, which must exist first.
+    opts=pulumi.ResourceOptions(providers={"aws": global_provider}, depends_on=regional_edges),
+)
+if global_edge.distribution_domain is not None:
+    pulumi.export("distributionDomain", global_edge.distribution_domain)
+if api_key_values:
+    pulumi.export("apiKeys", pulumi.Output.secret(api_key_values))
 # </edge-global>
 
 pulumi.export("regions", list(cfg.regions))
