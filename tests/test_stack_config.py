@@ -233,3 +233,10 @@ def test_the_program_reports_a_bad_value_before_creating_anything():
     with pytest.raises(MockedRunError) as err:
         run_stack("dev", config_overrides={"clusterPublicAccessCidrs": ["0.0.0.0/0"]})
     assert "ConfigError: Config key 'clusterPublicAccessCidrs' must not contain 0.0.0.0/0" in str(err.value)
+
+
+def test_readme_config_reference_lists_every_key():
+    readme = (stack_files.ROOT / "README.md").read_text()
+    reference = readme.split("## Configuration reference", 1)[1]
+    missing = [key for key in stack_config.CONFIG_KEYS if f"| `{key}` |" not in reference]
+    assert not missing, f"README's configuration reference lacks {missing}"
