@@ -74,6 +74,9 @@ BASE_CHECK_HEADERS = ("x-envoy-external-address", "x-forwarded-for", "x-api-key"
 DOWNSTREAM_ON_DENY = ("content-type", "retry-after", "ratelimit", "ratelimit-policy")
 DOWNSTREAM_ON_ALLOW = ("ratelimit", "ratelimit-policy")
 
+# The sidecar's merged Prometheus/health port (15020) and Envoy's own stats (15090).
+SIDECAR_OPEN_PORTS = (15020, 15090)
+
 # A non-root user with a high UID (a collision with a host user is then unlikely).
 RUN_AS_USER = 10001
 
@@ -461,6 +464,15 @@ class Mesh(pulumi.ComponentResource):
             [deployment],
         )
         self._pdb("limiter", LIMITER_NAME, LIMITER_NAMESPACE, labels, ns_dep)
+        self._network_policy(
+            "limiter",
+            LIMITER_NAME,
+            LIMITER_NAMESPACE,
+            labels,
+            LIMITER_PORT,
+            [INGRESS_NAMESPACE, APPS_NAMESPACE],
+            ns_dep,
+        )
 
         # ext_authz from the gateways is plain HTTP to the limiter's host; Istio's outbound cluster for that
         # host wraps it in mutual TLS. Pin that explicitly, and admit only the gateways' identities (and the
@@ -583,6 +595,9 @@ class Mesh(pulumi.ComponentResource):
             [deployment],
         )
         self._pdb(suffix, service.name, APPS_NAMESPACE, labels, ns_dep)
+        self._network_policy(
+            suffix, service.name, APPS_NAMESPACE, labels, service.port, [INGRESS_NAMESPACE, APPS_NAMESPACE], ns_dep
+        )
         k8s.apiextensions.CustomResource(
             f"{self._name}-{suffix}-route",
             api_version="networking.istio.io/v1",
@@ -719,6 +734,41 @@ class Mesh(pulumi.ComponentResource):
             f"{self._name}-{suffix}-pdb",
             metadata={"name": name, "namespace": namespace, "labels": labels},
             spec={"maxUnavailable": 1, "selector": {"matchLabels": {"app": labels["app"]}}},
+            opts=self._opts(depends_on=depends_on),
+        )
+
+    def _network_policy(
+        self,
+        suffix: str,
+        name: str,
+        namespace: str,
+        labels: dict[str, str],
+        port: int,
+        from_namespaces: Sequence[str],
+        depends_on: Sequence[pulumi.Resource],
+    ) -> None:
+        """Ingress only from the named namespaces on the app port; the sidecar's health/metrics ports from anywhere.
+
+        Enforced once the cluster's CNI enforces NetworkPolicy (VPC CNI: enableNetworkPolicy); egress stays
+        open (DynamoDB, STS, istiod). Kubelet probes reach the pod on 15020: the injector rewrites HTTP probes.
+        """
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-{suffix}-netpol",
+            metadata={"name": name, "namespace": namespace, "labels": labels},
+            spec={
+                "podSelector": {"matchLabels": {"app": labels["app"]}},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [
+                            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                            for ns in from_namespaces
+                        ],
+                        "ports": [{"protocol": "TCP", "port": port}],
+                    },
+                    {"ports": [{"protocol": "TCP", "port": p} for p in SIDECAR_OPEN_PORTS]},
+                ],
+            },
             opts=self._opts(depends_on=depends_on),
         )
 
