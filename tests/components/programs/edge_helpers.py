@@ -1,0 +1,54 @@
+"""Queries the edge tests share: a region's RegionalEdge children, the stack's config, what the mock answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pulumi.runtime.mocks import MockCallArgs
+
+from tools.mocks import PlatformMocks
+from tools.records import RecordedStack, Resource
+
+
+def config(stack: RecordedStack, key: str) -> Any:
+    """A config value of the recorded run, parsed from its engine (string) form."""
+    raw = stack.record["config"][f"{stack.record['project']}:{key}"]
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):
+        return raw
+
+
+def regions(stack: RecordedStack) -> list[str]:
+    return config(stack, "regions")
+
+
+def under(stack: RecordedStack, region: str, type_: str) -> list[Resource]:
+    """Resources of a type below that region's RegionalEdge."""
+    return stack.of_type(type_, under=f"{region}-edge")
+
+
+def one(resources: list[Resource], what: str) -> Resource:
+    assert len(resources) == 1, f"expected one {what}, found {[r['name'] for r in resources]}"
+    return resources[0]
+
+
+def alb(stack: RecordedStack, region: str) -> Resource:
+    found = [
+        r
+        for r in under(stack, region, "aws:lb/loadBalancer:LoadBalancer")
+        if r["inputs"].get("loadBalancerType") == "application"
+    ]
+    return one(found, f"ALB in {region}")
+
+
+def referrers(stack: RecordedStack, type_: str, target: Resource, prop: str) -> list[Resource]:
+    """Resources of `type_` whose property `prop` was derived from `target`."""
+    return [r for r in stack.of_type(type_) if stack.depends_on(r, target, prop)]
+
+
+def mock_invoke(token: str, region: str, **args: Any) -> dict[str, Any]:
+    """What the project's mock answers to an invoke in `region` (the ids a program must pass on)."""
+    result, _ = PlatformMocks(default_region=region).call(MockCallArgs(token=token, args=args, provider=""))
+    return result
