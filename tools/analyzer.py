@@ -15,8 +15,9 @@ What differs from the engine, and why:
 - Analyze gets the recorded inputs as the program sent them; the engine first passes them
   through the provider's Check, which can add defaults.
 - AnalyzeStack gets each resource's state: the recorded outputs laid over its inputs (a real
-  provider's state contains its inputs; a mock may return only some of them). An output that the
-  mock left unknown while the input was known keeps the known input, as a provider's preview does.
+  provider's state contains its inputs; a mock may return only some of them), plus its `id`. An
+  output that the mock left unknown while the input was known keeps the known input, as a
+  provider's preview does.
 - pulumi-policy reconfigures the global Pulumi runtime from PULUMI_PROJECT/PULUMI_STACK/
   PULUMI_DRY_RUN/PULUMI_CONFIG on every call. `engine_env=True` sets them as the engine does;
   never use it in a process that also runs Pulumi mocks (the reconfiguration breaks the mocks).
@@ -133,6 +134,8 @@ def _state(resource: Mapping[str, Any]) -> dict[str, Any]:
         if value == UNKNOWN and key in inputs and inputs[key] != UNKNOWN:
             continue
         state[key] = value
+    if resource.get("custom") and resource.get("id") and "id" not in state:
+        state["id"] = resource["id"]  # bridged providers report the id among the outputs
     return state
 
 
