@@ -14,6 +14,14 @@ from components.api_gateway import ApiGatewaySettings, consumer_api_keys
 from components.data import Data, DataArgs
 from components.edge import GlobalEdge, GlobalEdgeArgs, RegionalEdge, RegionalEdgeArgs, origin_header_secret
 from components.eks import EksCluster, EksClusterArgs
+from components.mesh import (
+    ALB_TRUSTED_PROXIES,
+    API_GATEWAY_TRUSTED_PROXIES,
+    CLOUDFRONT_AND_ALB_TRUSTED_PROXIES,
+    Mesh,
+    MeshArgs,
+    platforms_for_instance_types,
+)
 
 cfg = stack_config.load()
 
@@ -101,6 +109,37 @@ for region in cfg.regions:
     # </edge-regional>
 
     # <mesh>
+    mesh = Mesh(
+        f"{region}-mesh",
+        MeshArgs(
+            region=region,
+            kubernetes_version=eks.kubernetes_version,
+            cluster_name=eks.cluster_name,
+            oidc_provider_arn=eks.oidc_provider_arn,
+            oidc_provider_url=eks.oidc_provider_url,
+            load_balancer_controller=eks.load_balancer_controller,
+            web_target_group_arn=edge.web_target_group_arn,
+            web_lb_security_group_ids=edge.alb_security_group_ids,
+            web_traffic_port=edge.web_traffic_port,
+            web_trusted_proxies=CLOUDFRONT_AND_ALB_TRUSTED_PROXIES if cfg.cloudfront_enabled else ALB_TRUSTED_PROXIES,
+            api_target_group_arn=edge.api_target_group_arn,
+            api_lb_security_group_id=edge.api_lb_security_group_id,
+            api_trusted_proxies=API_GATEWAY_TRUSTED_PROXIES,
+            counters_table_name=data.counters_table_name,
+            limiter_policy_json=data.limiter_policy_json,
+            rate_limit_rules=cfg.rate_limit_rules,
+            istio_chart_version=cfg.charts.istio,
+            limiter_min_replicas=cfg.limiter_min_replicas,
+            limiter_max_replicas=cfg.limiter_max_replicas,
+            ext_authz_fail_open=cfg.ext_authz_fail_open,
+            ext_authz_timeout_ms=cfg.ext_authz_timeout_ms,
+            microservices=cfg.microservices,
+            image_platforms=platforms_for_instance_types([t for g in cfg.node_groups for t in g.instance_types]),
+            health_check_paths=(edge.health_check_path,),
+            tags=tags,
+        ),
+        opts=pulumi.ResourceOptions(providers={"aws": provider, "kubernetes": eks.k8s_provider}),
+    )
     # </mesh>
 
     regional_exports[region] = {

@@ -77,6 +77,13 @@ DOWNSTREAM_ON_ALLOW = ("ratelimit", "ratelimit-policy")
 # The sidecar's merged Prometheus/health port (15020) and Envoy's own stats (15090).
 SIDECAR_OPEN_PORTS = (15020, 15090)
 
+# Hops of X-Forwarded-For to trust on the API path: a REGIONAL API Gateway appends the caller's address;
+# the VPC link and the internal NLB (TCP) add none.
+API_GATEWAY_TRUSTED_PROXIES = 1
+# On the web path the ALB appends the client's address, and CloudFront (when on) the viewer's before it.
+ALB_TRUSTED_PROXIES = 1
+CLOUDFRONT_AND_ALB_TRUSTED_PROXIES = 2
+
 # A non-root user with a high UID (a collision with a host user is then unlikely).
 RUN_AS_USER = 10001
 
@@ -153,8 +160,9 @@ class MeshArgs:
     """Platforms of the limiter image; match the node groups' architectures (see `platforms_for_instance_types`)."""
     limiter_source_dir: str = "limiter_service"
     """The limiter's build context, relative to the Pulumi project directory; its Dockerfile is inside."""
-    health_check_paths: Sequence[str] = ("/healthz", "/healthz/ready")
-    """Paths that skip the limiter at the gateways (load balancer and Route 53 health checks)."""
+    health_check_paths: Sequence[str] = ("/healthz/ready",)
+    """Health-check paths (the edge's Route 53 check through the ALB): the web gateway answers them itself
+    with 200, and no gateway asks the limiter about them."""
     gateway_scaling: GatewayScaling = field(default_factory=GatewayScaling)
     """Replica bounds of each ingress gateway."""
 
@@ -325,6 +333,27 @@ class Mesh(pulumi.ComponentResource):
             },
             opts=self._opts(depends_on=[istiod, release]),
         )
+        if kind == "web":
+            # Route 53 checks each region through its ALB on the health path (with no origin header): the
+            # gateway answers it itself, so a 200 means ALB and gateway serve; the limiter is not asked.
+            k8s.apiextensions.CustomResource(
+                f"{self._name}-gateway-{kind}-health",
+                api_version="networking.istio.io/v1",
+                kind="VirtualService",
+                metadata={"name": f"{kind}-health", "namespace": INGRESS_NAMESPACE, "labels": self._labels(service)},
+                spec={
+                    "hosts": ["*"],
+                    "gateways": [kind],
+                    "http": [
+                        {
+                            "name": "health",
+                            "match": [{"uri": {"exact": path}} for path in args.health_check_paths],
+                            "directResponse": {"status": 200, "body": {"string": "ok"}},
+                        }
+                    ],
+                },
+                opts=self._opts(depends_on=[istiod, release]),
+            )
         # Every request through this gateway asks the limiter first, except the health checks.
         k8s.apiextensions.CustomResource(
             f"{self._name}-gateway-{kind}-ratelimit",

@@ -250,6 +250,13 @@ CRD_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
                                 ("destination",),
                             ),
                         },
+                        "directResponse": _obj(
+                            {
+                                "status": {"type": "integer", "minimum": 200, "maximum": 599},
+                                "body": _obj({"string": _STR, "bytes": _STR}),
+                            },
+                            ("status",),
+                        ),
                         "timeout": _STR,
                         "retries": {"type": "object"},
                     }
@@ -371,7 +378,9 @@ def run_checkov(binary: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
 def manifest_sources(request) -> dict[str, tuple[RecordedStack, str]]:
     """Recorded stacks whose Kubernetes objects are checked, with the cluster's Kubernetes version."""
     runs = mesh_runs()
-    sources = {f"mesh-program-{v}": (runs[v], _k8s_version(runs[v].record)) for v in ("dev", "prod", "dev-no-api")}
+    sources = {
+        f"mesh-program-{v}": (runs[v], _k8s_version(runs[v].record)) for v in ("dev", "prod", "dev-cloudfront-no-api")
+    }
     for stack in ("dev", "prod"):
         recorded = request.getfixturevalue(f"{stack}_stack")  # tests/conftest.py: `__main__.py` under mocks
         if recorded.of_type("ratelimited:index:Mesh"):

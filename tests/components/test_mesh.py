@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+import re
 
 import pytest
 import yaml
@@ -142,7 +142,7 @@ def test_mesh_wide_mtls_is_strict(dev):
 # -- gateways -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("variant", "web", "api"),
-    [("dev", 1, 2), ("dev-cloudfront", 2, 2), ("prod", 2, 2), ("dev-no-api", 1, None)],
+    [("dev", 1, 2), ("prod", 2, 2), ("dev-cloudfront-no-api", 2, None)],
 )
 def test_gateways_are_cluster_ip_with_their_own_trusted_proxies(runs, variant, web, api):
     stack = runs[variant]
@@ -159,7 +159,7 @@ def test_gateways_are_cluster_ip_with_their_own_trusted_proxies(runs, variant, w
         assert _trusted_proxies(release) == proxies
         assert values["autoscaling"]["enabled"] and values["autoscaling"]["minReplicas"] >= 2
         assert values["podDisruptionBudget"] == {"maxUnavailable": 1}
-        assert {15021, 8080} == {p["port"] for p in values["service"]["ports"]}
+        assert {15021, 80} == {p["port"] for p in values["service"]["ports"]}
 
 
 def test_istio_gateway_binds_the_traffic_port_for_the_gateway_pods(dev):
@@ -169,7 +169,7 @@ def test_istio_gateway_binds_the_traffic_port_for_the_gateway_pods(dev):
         labels = release["inputs"]["values"]["labels"]
         spec = gateway["inputs"]["spec"]
         assert spec["selector"].items() <= labels.items()
-        assert [s["port"] for s in spec["servers"]] == [{"number": 8080, "name": "http", "protocol": "HTTP"}]
+        assert [s["port"] for s in spec["servers"]] == [{"number": 80, "name": "http", "protocol": "HTTP"}]
 
 
 def test_each_gateway_has_a_custom_authorization_policy_with_the_provider(dev):
@@ -182,7 +182,16 @@ def test_each_gateway_has_a_custom_authorization_policy_with_the_provider(dev):
         assert spec["selector"]["matchLabels"].items() <= labels.items()
         assert spec["rules"], "a CUSTOM policy without rules never matches"
         (rule,) = spec["rules"]
-        assert set(rule) == {"to"} and "/healthz" in rule["to"][0]["operation"]["notPaths"]
+        assert set(rule) == {"to"} and rule["to"][0]["operation"]["notPaths"] == ["/healthz/ready"]
+
+
+def test_web_gateway_answers_the_health_path_itself(dev):
+    route = _k8s(dev, "kubernetes:networking.istio.io/v1:VirtualService", "web-health", "istio-ingress")
+    spec = route["inputs"]["spec"]
+    assert spec["gateways"] == ["web"]
+    (http,) = spec["http"]
+    assert http["match"] == [{"uri": {"exact": "/healthz/ready"}}]
+    assert http["directResponse"]["status"] == 200
 
 
 def test_target_group_bindings_name_the_right_target_groups_and_wait_for_the_controller(dev):
@@ -197,10 +206,10 @@ def test_target_group_bindings_name_the_right_target_groups_and_wait_for_the_con
         binding = bindings[name]
         spec = binding["inputs"]["spec"]
         assert spec["targetGroupARN"] == arn and spec["targetType"] == "ip"
-        assert spec["serviceRef"] == {"name": name, "port": 8080}
+        assert spec["serviceRef"] == {"name": name, "port": 80}
         (rule,) = spec["networking"]["ingress"]
         assert {p["securityGroup"]["groupID"] for p in rule["from"]} == groups
-        assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {("TCP", 8080), ("TCP", 15021)}
+        assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {("TCP", 80), ("TCP", 15021)}
         assert lbc["urn"] in binding["dependencies"], "webhooks on create, finalizer on delete"
         assert dev.depends_on(binding, _release(dev, "gateway", name))
 
@@ -246,8 +255,9 @@ def test_limiter_image_is_built_from_the_sources_and_pushed_to_a_hardened_reposi
     assert i["platforms"] == ["linux/amd64"]  # dev nodes are t3/t3a
     url = repo["outputs"]["repositoryUrl"]
     assert i["registries"][0]["address"] == url
-    tag = mesh_mod.image_tag(mesh_mod.source_digest(Path(__file__).parents[2] / "limiter_service"), ["linux/amd64"])
-    assert i["tags"] == [f"{url}:{tag}"]
+    # The tag is image_tag(source_digest(limiter_service/), platforms): see the next test.
+    (tag,) = i["tags"]
+    assert re.fullmatch(rf"{re.escape(url)}:src-[0-9a-f]{{20}}", tag)
 
 
 def test_image_tag_follows_the_sources_and_platforms(tmp_path):
@@ -349,12 +359,14 @@ def test_ext_authz_reaches_the_limiter_over_mutual_tls_from_the_gateways_only(de
 
 
 # -- microservices ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("variant", ["dev", "prod", "dev-no-api"])
+@pytest.mark.parametrize("variant", ["dev", "prod", "dev-cloudfront-no-api"])
 def test_each_microservice_gets_deployment_service_hpa_pdb_and_route(runs, variant):
     stack = runs[variant]
     services = _config(stack, "microservices")
     assert services
-    gateways = ["istio-ingress/api", "istio-ingress/web"] if variant != "dev-no-api" else ["istio-ingress/web"]
+    gateways = (
+        ["istio-ingress/api", "istio-ingress/web"] if variant != "dev-cloudfront-no-api" else ["istio-ingress/web"]
+    )
     for svc in services:
         name = svc["name"]
         deployment = _k8s(stack, DEPLOYMENT, name, "apps")["inputs"]["spec"]

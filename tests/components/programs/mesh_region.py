@@ -57,7 +57,7 @@ mesh = Mesh(
         load_balancer_controller=lbc,
         web_target_group_arn=f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/web/0123456789abcdef",
         web_lb_security_group_ids=["sg-0alb00000000000a", "sg-0alb00000000000b"],
-        web_traffic_port=8080,
+        web_traffic_port=80,
         web_trusted_proxies=2 if cloudfront else 1,
         api_target_group_arn=(
             f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/api/fedcba9876543210" if api_gateway else None

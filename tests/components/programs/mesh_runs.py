@@ -25,8 +25,7 @@ CHANGED_RULES = [
 VARIANTS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "dev": ("dev", {}, False),
     "prod": ("prod", {}, False),
-    "dev-cloudfront": ("dev", {"cloudfrontEnabled": True}, False),
-    "dev-no-api": ("dev", {"apiGatewayEnabled": False}, False),
+    "dev-cloudfront-no-api": ("dev", {"cloudfrontEnabled": True, "apiGatewayEnabled": False}, False),
     "dev-rules-changed": ("dev", {"rateLimitRules": CHANGED_RULES}, False),
     "prod-preview": ("prod", {}, True),
 }
