@@ -1,0 +1,239 @@
+"""API Gateway under mocks: the real `__main__.py` (dev: one region, one consumer; prod: two regions, two
+consumers), plus config variations (API Gateway off; no consumers)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.api_gateway import (
+    API_TRAFFIC_PORT,
+    ApiGatewayArgs,
+    ApiGatewaySettings,
+    _validate,
+)
+from components.specs import ApiConsumer
+from tests.components.programs.edge_helpers import config, one, referrers, regions, under
+from tools.mocked_run import run_stack
+from tools.records import RecordedStack, Resource, is_unknown
+
+WAF_ASSOC = "aws:wafv2/webAclAssociation:WebAclAssociation"
+STAGE = "aws:apigateway/stage:Stage"
+API = "aws:apigateway/restApi:RestApi"
+
+
+@pytest.fixture(params=["dev", "prod"])
+def stack(request: pytest.FixtureRequest) -> RecordedStack:
+    return request.getfixturevalue(f"{request.param}_stack")
+
+
+@pytest.fixture(scope="module")
+def dev_without_api() -> RecordedStack:
+    return RecordedStack(run_stack("dev", config_overrides={"apiGatewayEnabled": False}))
+
+
+@pytest.fixture(scope="module")
+def dev_without_consumers() -> RecordedStack:
+    return RecordedStack(run_stack("dev", config_overrides={"apiConsumers": []}))
+
+
+def _stage(stack: RecordedStack, region: str) -> Resource:
+    return one(under(stack, region, STAGE), f"stage in {region}")
+
+
+def _nlb(stack: RecordedStack, region: str) -> Resource:
+    found = [
+        r
+        for r in under(stack, region, "aws:lb/loadBalancer:LoadBalancer")
+        if r["inputs"].get("loadBalancerType") == "network"
+    ]
+    return one(found, f"NLB in {region}")
+
+
+def test_the_stage_has_one_waf_association_with_the_regional_acl(stack: RecordedStack) -> None:
+    for region in regions(stack):
+        stage = _stage(stack, region)
+        assoc = one(referrers(stack, WAF_ASSOC, stage, "resourceArn"), f"stage WAF association in {region}")
+        assert assoc["inputs"]["resourceArn"] == stage["outputs"]["arn"]
+        acl = stack.named(f"{region}-edge-waf")
+        assert acl["inputs"]["scope"] == "REGIONAL"
+        assert stack.depends_on(assoc, acl, "webAclArn")
+
+
+def test_preview_links_the_stage_association_to_the_stage(prod_preview: RecordedStack) -> None:
+    for region in regions(prod_preview):
+        stage = _stage(prod_preview, region)
+        assoc = one(referrers(prod_preview, WAF_ASSOC, stage, "resourceArn"), f"stage association in {region}")
+        assert is_unknown(assoc["inputs"]["resourceArn"])
+
+
+def test_rest_api_is_regional_and_reachable_only_through_the_custom_domain(stack: RecordedStack) -> None:
+    domain = config(stack, "domain")
+    for region in regions(stack):
+        api = one(under(stack, region, API), f"REST API in {region}")
+        assert api["inputs"]["endpointConfiguration"]["types"] == "REGIONAL"
+        assert api["inputs"]["disableExecuteApiEndpoint"] is True
+        custom = one(under(stack, region, "aws:apigateway/domainName:DomainName"), "custom domain")
+        assert custom["inputs"]["domainName"] == f"api.{domain}"
+        assert custom["inputs"]["securityPolicy"] == "TLS_1_2"
+        assert custom["inputs"]["endpointConfiguration"]["types"] == "REGIONAL"
+        validation = stack.named(f"{region}-edge-apigw-api-cert-validation")
+        assert stack.depends_on(custom, validation, "regionalCertificateArn")
+        mapping = one(under(stack, region, "aws:apigateway/basePathMapping:BasePathMapping"), "base path mapping")
+        assert stack.depends_on(mapping, api, "restApi") and stack.depends_on(mapping, _stage(stack, region))
+        assert "basePath" not in mapping["inputs"], "the API is mapped at the root of api.<domain>"
+
+
+def test_api_name_is_a_latency_set_over_the_regions_custom_domains(stack: RecordedStack) -> None:
+    domain = config(stack, "domain")
+    records = [
+        r
+        for r in stack.of_type("aws:route53/record:Record")
+        if r["inputs"]["name"] == f"api.{domain}" and r["inputs"]["type"] == "A"
+    ]
+    assert sorted(r["inputs"]["setIdentifier"] for r in records) == sorted(regions(stack))
+    for record in records:
+        region = record["inputs"]["setIdentifier"]
+        assert record["inputs"]["latencyRoutingPolicies"] == [{"region": region}]
+        custom = one(under(stack, region, "aws:apigateway/domainName:DomainName"), "custom domain")
+        assert stack.depends_on(record, custom, "aliases")
+        (alias,) = record["inputs"]["aliases"]
+        assert alias["name"] == custom["outputs"]["regionalDomainName"]
+
+
+def test_every_method_reaches_the_internal_nlb_through_the_vpc_link(stack: RecordedStack) -> None:
+    domain = config(stack, "domain")
+    for region in regions(stack):
+        nlb = _nlb(stack, region)
+        assert nlb["inputs"]["internal"] is True
+        subnets = sorted(stack.by_urn[u]["name"] for u in nlb["property_dependencies"]["subnets"])
+        assert subnets == [f"{region}-eks-private-{i}" for i in range(3)]
+        link = one(under(stack, region, "aws:apigatewayv2/vpcLink:VpcLink"), "VPC link v2")
+        integrations = under(stack, region, "aws:apigateway/integration:Integration")
+        methods = under(stack, region, "aws:apigateway/method:Method")
+        assert len(integrations) == len(methods) == 2, "the root and {proxy+}"
+        for integration in integrations:
+            inputs = integration["inputs"]
+            assert (inputs["type"], inputs["connectionType"]) == ("HTTP_PROXY", "VPC_LINK")
+            assert stack.depends_on(integration, link, "connectionId")
+            assert stack.depends_on(integration, nlb, "integrationTarget")
+            assert inputs["uri"].startswith(f"http://api.{domain}/")
+        proxy = one([i for i in integrations if "{proxy}" in i["inputs"]["uri"]], "proxy integration")
+        assert proxy["inputs"]["requestParameters"] == {"integration.request.path.proxy": "method.request.path.proxy"}
+        resource = one(under(stack, region, "aws:apigateway/resource:Resource"), "proxy resource")
+        assert resource["inputs"]["pathPart"] == "{proxy+}"
+
+
+def test_nlb_admits_only_the_vpc_link_and_forwards_to_an_ip_target_group(stack: RecordedStack) -> None:
+    for region in regions(stack):
+        nlb = _nlb(stack, region)
+        (nlb_sg,) = (stack.by_urn[u] for u in nlb["property_dependencies"]["securityGroups"])
+        link = one(under(stack, region, "aws:apigatewayv2/vpcLink:VpcLink"), "VPC link v2")
+        (link_sg,) = (stack.by_urn[u] for u in link["property_dependencies"]["securityGroupIds"])
+        ingress = [
+            r
+            for r in stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+            if stack.depends_on(r, nlb_sg, "securityGroupId")
+        ]
+        rule = one(ingress, "NLB ingress rule")
+        assert stack.depends_on(rule, link_sg, "referencedSecurityGroupId")
+        assert "cidrIpv4" not in rule["inputs"] and rule["inputs"]["fromPort"] == API_TRAFFIC_PORT
+        listener = one(
+            referrers(stack, "aws:lb/listener:Listener", nlb, "loadBalancerArn"), f"NLB listener in {region}"
+        )
+        tg = stack.named(f"{region}-edge-apigw-api-tg")
+        assert stack.depends_on(listener, tg, "defaultActions")
+        assert (tg["inputs"]["targetType"], tg["inputs"]["protocol"]) == ("ip", "TCP")
+        hc = tg["inputs"]["healthCheck"]
+        assert (hc["protocol"], hc["port"], hc["path"]) == ("HTTP", "15021", "/healthz/ready")
+
+
+def test_stage_logs_access_and_throttles_from_config(stack: RecordedStack) -> None:
+    for region in regions(stack):
+        stage = _stage(stack, region)
+        log_groups = [
+            g
+            for g in stack.of_type("aws:cloudwatch/logGroup:LogGroup")
+            if stack.depends_on(stage, g, "accessLogSettings")
+        ]
+        one(log_groups, "access log group")
+        fields = json.loads(stage["inputs"]["accessLogSettings"]["format"])
+        assert {"requestId", "ip", "status", "apiKeyId", "wafStatus"} <= set(fields)
+        account = one(under(stack, region, "aws:apigateway/account:Account"), "API Gateway account settings")
+        assert account["urn"] in stage["dependencies"], "access logging needs the account's CloudWatch role first"
+        deployment = one(under(stack, region, "aws:apigateway/deployment:Deployment"), "deployment")
+        assert stack.depends_on(stage, deployment, "deployment")
+        assert deployment["inputs"]["triggers"]["redeployment"]
+        for integration in under(stack, region, "aws:apigateway/integration:Integration"):
+            assert integration["urn"] in deployment["dependencies"]
+        settings = one(under(stack, region, "aws:apigateway/methodSettings:MethodSettings"), "method settings")
+        assert settings["inputs"]["methodPath"] == "*/*"
+        s = settings["inputs"]["settings"]
+        assert s["throttlingRateLimit"] == config(stack, "apiThrottleRateLimit")
+        assert s["throttlingBurstLimit"] == config(stack, "apiThrottleBurstLimit")
+        assert s.get("dataTraceEnabled") is False
+
+
+def test_each_consumer_has_a_usage_plan_and_the_same_key_in_every_region(stack: RecordedStack) -> None:
+    consumers = config(stack, "apiConsumers")
+    assert consumers, "the stack files declare consumers; this test needs them"
+    for region in regions(stack):
+        for method in under(stack, region, "aws:apigateway/method:Method"):
+            assert method["inputs"]["apiKeyRequired"] is True
+        stage = _stage(stack, region)
+        for consumer in consumers:
+            plan = stack.named(f"{region}-edge-apigw-plan-{consumer['name']}")
+            assert plan["inputs"]["throttleSettings"] == {
+                "rateLimit": consumer["rateLimit"],
+                "burstLimit": consumer["burstLimit"],
+            }
+            assert plan["inputs"]["quotaSettings"] == {"limit": consumer["quotaPerDay"], "period": "DAY"}
+            assert stack.depends_on(plan, stage, "apiStages")
+            key = stack.named(f"{region}-edge-apigw-key-{consumer['name']}")
+            link = one(referrers(stack, "aws:apigateway/usagePlanKey:UsagePlanKey", key, "keyId"), "plan key")
+            assert stack.depends_on(link, plan, "usagePlanId")
+            # One value per consumer for the whole stack: latency routing may send it to any region.
+            assert stack.depends_on(key, stack.named(f"api-key-{consumer['name']}"), "value")
+
+
+def test_no_api_gateway_when_config_turns_it_off(dev_without_api: RecordedStack) -> None:
+    assert dev_without_api.of_type("ratelimited:index:ApiGateway") == []
+    assert dev_without_api.of_type("aws:apigateway/*") == []
+    assert dev_without_api.of_type("aws:apigatewayv2/*") == []
+    assert "apiKeys" not in dev_without_api.exports(), "no consumers' keys without API Gateway"
+    for region in regions(dev_without_api):
+        assert [r for r in under(dev_without_api, region, "aws:lb/loadBalancer:LoadBalancer")
+                if r["inputs"].get("loadBalancerType") == "network"] == []  # fmt: skip
+
+
+def test_without_consumers_methods_do_not_require_keys(dev_without_consumers: RecordedStack) -> None:
+    assert dev_without_consumers.of_type("aws:apigateway/usagePlan:UsagePlan") == []
+    assert dev_without_consumers.of_type("aws:apigateway/apiKey:ApiKey") == []
+    methods = dev_without_consumers.of_type("aws:apigateway/method:Method")
+    assert methods and all(m["inputs"]["apiKeyRequired"] is False for m in methods)
+
+
+def _args(**settings: object) -> ApiGatewayArgs:
+    base: dict = dict(throttle_rate_limit=100, throttle_burst_limit=200)
+    base.update(settings)
+    return ApiGatewayArgs(
+        region="eu-west-1", domain="example.com", zone_id="Z1", vpc_id="vpc-1", vpc_cidr="10.0.0.0/16",
+        private_subnet_ids=["a", "b", "c"], web_acl_arn="arn:acl", settings=ApiGatewaySettings(**base),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("settings", "names"),
+    [
+        ({"throttle_rate_limit": 0}, "throttle_rate_limit"),
+        ({"consumers": (ApiConsumer("a", 1, 1, 1), ApiConsumer("a", 2, 2, 2))}, "consumers"),
+        ({"api_key_values": {"ghost": "x" * 30}}, "api_key_values"),
+        ({"stage_name": "v 1"}, "stage_name"),
+        ({"log_retention_days": 2}, "log_retention_days"),
+    ],
+)
+def test_settings_are_validated_with_the_input_named(settings: dict, names: str) -> None:
+    _validate(_args())
+    with pytest.raises(ValueError, match=f"ApiGatewaySettings.{names}"):
+        _validate(_args(**settings))
