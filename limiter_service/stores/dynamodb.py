@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -90,8 +91,15 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, (TimeoutError, BotoCoreError))
 
 
+def _session() -> boto3.session.Session:
+    """A session honouring ``AWS_REGION`` too: the Kubernetes layer sets it, and botocore itself reads
+    only ``AWS_DEFAULT_REGION`` (and the profile) for the region."""
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or None
+    return boto3.session.Session(region_name=region)
+
+
 def _default_client(config: Config) -> Any:
-    return boto3.session.Session().client("dynamodb", config=config)
+    return _session().client("dynamodb", config=config)
 
 
 class DynamoDBStore(Store):
@@ -121,7 +129,7 @@ class DynamoDBStore(Store):
         self._cooldown = breaker_cooldown
         self._observer = observer
         self._clock = clock
-        self._client_factory = client_factory or (lambda cfg: boto3.session.Session().client("dynamodb", config=cfg))
+        self._client_factory = client_factory or _default_client
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="limiter-ddb")
         self._client_lock = threading.Lock()
         self._client: Any = self._new_client()  # raises StoreError on bad configuration
@@ -289,7 +297,7 @@ def create_table(table: str, *, client: Any | None = None, wait_seconds: float =
     For tests and local runs only: in AWS the data layer creates the table. Returns a short status.
     Servers without TTL support (dynalite) get the table without TTL and a warning.
     """
-    client = client or boto3.session.Session().client("dynamodb")
+    client = client or _session().client("dynamodb")
     status = "created"
     try:
         client.create_table(

@@ -28,7 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 DYNALITE = REPO / "node_modules" / ".bin" / "dynalite"
 AWS_ENV = {
     "AWS_REGION": "us-east-1",
-    "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_EC2_METADATA_DISABLED": "true",
