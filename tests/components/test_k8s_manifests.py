@@ -511,6 +511,23 @@ def test_checkov_kubernetes_has_no_unexpected_failures(checkov_result):
     assert checkov_result["passed"] > 100
 
 
+def test_objects_rendered_by_helm_charts_are_not_checked_here(manifest_sources):
+    """Reported as a skip on purpose, so that every test report says what the offline checks do not cover."""
+    releases = sorted(
+        {
+            f"{r['inputs']['chart']} ({r['inputs'].get('name', r['name'])})"
+            for stack, _ in manifest_sources.values()
+            for r in stack.of_type("kubernetes:helm.sh/v3:Release")
+            if any(a["type"] == "ratelimited:index:Mesh" for a in stack.ancestors(r))
+        }
+    )
+    assert any(r.startswith("istiod") for r in releases)
+    pytest.skip(
+        "not validated offline: the objects these Helm releases render exist only in the cluster (a "
+        f"helm.v3.Release is one Pulumi resource): {', '.join(releases)}; their values are asserted in test_mesh.py (Helm releases of other layers: theirs)"
+    )
+
+
 def test_checkov_skips_are_few_and_explained():
     assert len(SKIPS) <= 3
     for check_id, (reason, _) in SKIPS.items():

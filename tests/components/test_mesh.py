@@ -484,6 +484,7 @@ def test_main_limiter_policy_grants_only_the_counters_table(main_stack):
             p for p in main_stack.of_type("aws:iam/rolePolicy:RolePolicy") if p["inputs"]["role"] == role["id"]
         ]
         document = json.loads(policy["inputs"]["policy"])
+        assert all("*" not in json.dumps(s["Resource"]) for s in document["Statement"])
         table_arns = {
             s["Resource"] for s in document["Statement"] if any(a.startswith("dynamodb:") for a in s["Action"])
         }
