@@ -28,7 +28,8 @@ Why each piece is what it is:
   account-level `aws.apigateway.Account` (one setting per account and region, shared by every API
   there; see ApiGatewaySettings.manage_account_logging_role).
 - The custom domain `api.<domain>` (regional endpoint, regional ACM certificate, TLS 1.2) and the
-  latency alias record for it (set identifier = region) live here, beside the API they name.
+  latency alias record for it (set identifier = region) live here, beside the API they name. Its health
+  check follows a CloudWatch alarm on the NLB target group's healthy hosts (see _create_health_check).
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ class ApiGateway(pulumi.ComponentResource):
         nlb, target_group, nlb_sg, link = self._create_network()
         rest_api, stage = self._create_api(nlb, link)
         self._create_consumers(rest_api, stage)
-        domain = self._create_domain(rest_api, stage)
+        health_check = self._create_health_check(nlb, target_group)
+        domain = self._create_domain(rest_api, stage, health_check)
 
         aws.wafv2.WebAclAssociation(
             f"{name}-stage-waf",
@@ -466,9 +468,47 @@ class ApiGateway(pulumi.ComponentResource):
                 opts=child,
             )
 
+    # -- the region's health for the api.<domain> latency set ----------------------------------
+    def _create_health_check(
+        self, nlb: aws.lb.LoadBalancer, target_group: aws.lb.TargetGroup
+    ) -> aws.route53.HealthCheck:
+        """Healthy while the API ingress gateway has a healthy pod behind the NLB (a CloudWatch alarm).
+
+        An HTTPS check cannot judge one region here: `api.<domain>` resolves to whichever region is
+        closest to the checker, the regional execute-api name answers only with SNI/Host api.<domain>,
+        and every method requires an API key. API Gateway itself is a regional managed service; what
+        fails in a region is what this program runs behind it, so the check follows the NLB target
+        group's HealthyHostCount (missing data counts as unhealthy: no targets registered).
+        """
+        name, args = self._name, self._args
+        alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-api-targets-unhealthy",
+            alarm_description=f"No healthy API ingress gateway pod behind the internal NLB of {name}",
+            namespace="AWS/NetworkELB",
+            metric_name="HealthyHostCount",
+            dimensions={"TargetGroup": target_group.arn_suffix, "LoadBalancer": nlb.arn_suffix},
+            statistic="Minimum",
+            period=60,
+            evaluation_periods=2,
+            threshold=1,
+            comparison_operator="LessThanThreshold",
+            treat_missing_data="breaching",
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return aws.route53.HealthCheck(
+            f"{name}-api-health",
+            type="CLOUDWATCH_METRIC",
+            cloudwatch_alarm_name=alarm.name,
+            cloudwatch_alarm_region=args.region,
+            insufficient_data_health_status="LastKnownStatus",
+            tags={**self._tags, "Name": f"api.{args.domain} {args.region}"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     # -- api.<domain>: custom domain, base path mapping, latency record -------------------------
     def _create_domain(
-        self, rest_api: aws.apigateway.RestApi, stage: aws.apigateway.Stage
+        self, rest_api: aws.apigateway.RestApi, stage: aws.apigateway.Stage, health_check: aws.route53.HealthCheck
     ) -> aws.apigateway.DomainName:
         name, args, tags = self._name, self._args, self._tags
         api_name = f"api.{args.domain}"
@@ -496,6 +536,7 @@ class ApiGateway(pulumi.ComponentResource):
             type="A",
             set_identifier=args.region,
             latency_routing_policies=[aws.route53.RecordLatencyRoutingPolicyArgs(region=args.region)],
+            health_check_id=health_check.id,
             aliases=[
                 aws.route53.RecordAliasArgs(
                     name=domain.regional_domain_name,

@@ -292,6 +292,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
             rid = repo
         elif typ == "docker-build:index:Image":
             state.update(digest="sha256:" + hashlib.sha256(name.encode()).hexdigest(), ref=f"{name}@sha256:{h}")
+        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            alarm = inputs.get("name") or f"{name}-{h[:7]}"
+            state.update(name=alarm, arn=arn("cloudwatch", f"alarm:{alarm}"))
+            rid = alarm
         elif typ == "aws:route53/healthCheck:HealthCheck":
             rid = f"{h}-{_digest(h, 'hc', n=4)}-4c4c-9d9d-{_digest(h, 'hc2', n=12)}"
             state.update(arn=f"arn:aws:route53:::healthcheck/{rid}")

@@ -100,6 +100,17 @@ def test_api_name_is_a_latency_set_over_the_regions_custom_domains(stack: Record
         assert stack.depends_on(record, custom, "aliases")
         (alias,) = record["inputs"]["aliases"]
         assert alias["name"] == custom["outputs"]["regionalDomainName"]
+        # Each region's member is tied to that region's health: its API gateway pods behind its NLB.
+        check = stack.named(f"{region}-edge-apigw-api-health")
+        assert record["inputs"]["healthCheckId"] == check["id"] and stack.depends_on(record, check, "healthCheckId")
+        assert check["inputs"]["type"] == "CLOUDWATCH_METRIC"
+        assert check["inputs"]["cloudwatchAlarmRegion"] == region
+        alarm = stack.named(f"{region}-edge-apigw-api-targets-unhealthy")
+        assert stack.depends_on(check, alarm, "cloudwatchAlarmName")
+        assert check["inputs"]["cloudwatchAlarmName"] == alarm["outputs"]["name"]
+        assert (alarm["inputs"]["namespace"], alarm["inputs"]["metricName"]) == ("AWS/NetworkELB", "HealthyHostCount")
+        assert stack.depends_on(alarm, stack.named(f"{region}-edge-apigw-api-tg"), "dimensions")
+        assert alarm["inputs"]["treatMissingData"] == "breaching"
 
 
 def test_every_method_reaches_the_internal_nlb_through_the_vpc_link(stack: RecordedStack) -> None:

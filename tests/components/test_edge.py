@@ -23,7 +23,7 @@ from components.edge import (
     _validate_regional,
     route53_healthcheck_prefix_list,
 )
-from tests.components.programs.edge_helpers import alb, config, mock_invoke, one, referrers, regions, under
+from tests.components.programs.edge_helpers import alb, config, mock_invoke, one, referrers, regions
 from tools.mocked_run import run_stack
 from tools.records import RecordedStack, is_unknown, unsecret
 
@@ -343,8 +343,8 @@ def test_one_latency_record_and_one_health_check_per_region(stack: RecordedStack
     domain = config(stack, "domain")
     origin = [r for r in stack.of_type(RECORD) if r["inputs"]["name"] == f"origin.{domain}"]
     assert sorted(r["inputs"]["setIdentifier"] for r in origin) == sorted(regions(stack))
-    checks = stack.of_type("aws:route53/healthCheck:HealthCheck")
-    assert len(checks) == len(regions(stack))
+    https_checks = [c for c in stack.of_type("aws:route53/healthCheck:HealthCheck") if c["inputs"]["type"] == "HTTPS"]
+    assert len(https_checks) == len(regions(stack))
     for region in regions(stack):
         record = one([r for r in origin if r["inputs"]["setIdentifier"] == region], f"origin record of {region}")
         assert record["inputs"]["latencyRoutingPolicies"] == [{"region": region}]
@@ -352,7 +352,7 @@ def test_one_latency_record_and_one_health_check_per_region(stack: RecordedStack
         assert alias["evaluateTargetHealth"] is True
         lb = alb(stack, region)
         assert stack.depends_on(record, lb, "aliases")
-        check = one(under(stack, region, "aws:route53/healthCheck:HealthCheck"), f"health check of {region}")
+        check = one([c for c in https_checks if stack.is_below(c, f"{region}-edge")], f"ALB health check of {region}")
         assert stack.depends_on(record, check, "healthCheckId")
         assert record["inputs"]["healthCheckId"] == check["id"]
         # The check must judge this region's ALB, not whichever region origin.<domain> resolves to.
