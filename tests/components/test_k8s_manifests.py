@@ -524,7 +524,7 @@ def test_objects_rendered_by_helm_charts_are_not_checked_here(manifest_sources):
     assert any(r.startswith("istiod") for r in releases)
     pytest.skip(
         "not validated offline: the objects these Helm releases render exist only in the cluster (a "
-        f"helm.v3.Release is one Pulumi resource): {', '.join(releases)}; their values are asserted in test_mesh.py (Helm releases of other layers: theirs)"
+        f"helm.v3.Release is one Pulumi resource): {', '.join(releases)}; their values are asserted in test_mesh.py"
     )
 
 
