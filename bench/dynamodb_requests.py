@@ -75,8 +75,8 @@ def main() -> int:
             "0",
         ]
         procs.append(subprocess.Popen(dyn, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        proxy = [sys.executable, "-m", "uvicorn", "bench.counting_proxy:app", "--host", "127.0.0.1", "--port", str(pport),
-                 "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        proxy = [sys.executable, "-m", "uvicorn", "bench.counting_proxy:app", "--host", "127.0.0.1",
+                 "--port", str(pport), "--log-level", "warning", "--no-access-log"]  # fmt: skip
         procs.append(subprocess.Popen(proxy, cwd=REPO, env={**env, "UPSTREAM": f"http://127.0.0.1:{dport}"}))
         proxy_url = f"http://127.0.0.1:{pport}"
         wait_http(proxy_url + "/__counts")
@@ -91,9 +91,8 @@ def main() -> int:
             procs.append(subprocess.Popen(svc, cwd=REPO, env=svc_env, stderr=subprocess.DEVNULL))
             url = f"http://127.0.0.1:{lport}"
             wait_http(url + "/healthz")
-            print(
-                f"{'case':10s} {'decisions':>9s} {'allowed':>8s} {'UpdateItem':>10s} {'GetItem':>8s} {'req/decision':>12s}"
-            )
+            head = ("case", "decisions", "allowed", "UpdateItem", "GetItem", "req/decision")
+            print("{:10s} {:>9s} {:>8s} {:>10s} {:>8s} {:>12s}".format(*head))
             with httpx.Client(timeout=10) as client:
                 for rule in ("exact", "sliding", "flood", "lease10", "lease100"):
                     key = f"{rule}-{uuid.uuid4().hex[:8]}"

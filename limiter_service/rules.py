@@ -150,7 +150,7 @@ def _int(ctx: _Ctx, raw: Mapping[str, Any], fld: str, lo: int, hi: int, default:
         raise ctx.error(fld, f"must be a whole number, got {value!r}")
     if not lo <= value <= hi:
         raise ctx.error(fld, f"must be between {lo} and {hi}, got {value}")
-    return value
+    return int(value)
 
 
 def _str_list(ctx: _Ctx, value: Any, fld: str) -> list[str]:
@@ -279,7 +279,7 @@ def parse_rules(data: Any) -> list[Rule]:
 
 def load_rules_file(path: str | Path) -> list[Rule]:
     """Read and validate a YAML rules file; errors name the file, the rule and the field."""
-    import yaml  # lazy: keep `import limiter_service.rules` cheap
+    import yaml  # type: ignore[import-untyped,unused-ignore]  # lazy: keep this module cheap to import
 
     path = Path(path)
     try:

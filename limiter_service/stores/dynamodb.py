@@ -199,13 +199,12 @@ class DynamoDBStore(Store):
             self._reachable = True
             self._observe(operation, loop.time() - start, None)
             return result
-        exc = last if last is not None else TimeoutError()
+        error = last if last is not None else TimeoutError()
         reason = "timeout" if last is None else _reason(last)
         self._failure(loop.time())
         self._observe(operation, loop.time() - start, reason)
-        raise StoreError(
-            f"DynamoDB {operation} failed ({reason}): {exc!r}", reason=reason, operation=operation
-        ) from exc
+        message = f"DynamoDB {operation} failed ({reason}): {error!r}"
+        raise StoreError(message, reason=reason, operation=operation) from error
 
     def _failure(self, now: float) -> None:
         self._reachable = False
