@@ -24,6 +24,7 @@ Request path inside the cluster (../shared/ARCHITECTURE.md sections 2 and 2a):
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -177,8 +178,8 @@ class Mesh(pulumi.ComponentResource):
     api_gateway_service: str | None
 
     def __init__(self, name: str, args: MeshArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("ratelimited:index:Mesh", name, None, opts)
         _validate(args)
+        super().__init__("ratelimited:index:Mesh", name, None, opts)
         self._name = name
         self._args = args
         self._rules_yaml = render_rules(args.rate_limit_rules)
@@ -511,7 +512,19 @@ class Mesh(pulumi.ComponentResource):
             api_version="networking.istio.io/v1",
             kind="DestinationRule",
             metadata={"name": LIMITER_NAME, "namespace": LIMITER_NAMESPACE, "labels": labels},
-            spec={"host": LIMITER_HOST, "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}},
+            spec={
+                "host": LIMITER_HOST,
+                "trafficPolicy": {
+                    "tls": {"mode": "ISTIO_MUTUAL"},
+                    # A replica that keeps failing is taken out of the gateways' pool for a while.
+                    "outlierDetection": {
+                        "consecutive5xxErrors": 5,
+                        "interval": "10s",
+                        "baseEjectionTime": "30s",
+                        "maxEjectionPercent": 50,
+                    },
+                },
+            },
             opts=self._opts(depends_on=[istiod, *ns_dep]),
         )
         k8s.apiextensions.CustomResource(
@@ -1000,20 +1013,60 @@ _SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_ca
 
 
 def source_digest(directory: str | os.PathLike[str]) -> str:
-    """sha256 over the build context's file names and contents (caches and bytecode excluded)."""
+    """sha256 over the names and contents of the files the build would see.
+
+    Caches, bytecode and whatever the context's .dockerignore excludes do not count (the Dockerfile and
+    .dockerignore themselves always do), so an edit that cannot change the image does not mint a new tag.
+    """
     root = Path(directory)
     if not root.is_dir():
         raise ValueError(f"MeshArgs.limiter_source_dir {str(directory)!r} is not a directory.")
+    patterns = _dockerignore_patterns(root)
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if any(part in _SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]) or not path.is_file():
+        if any(part in _SKIP_DIRS for part in rel.parts[:-1]) or not path.is_file():
             continue
         if path.suffix in (".pyc", ".pyo"):
+            continue
+        if rel.as_posix() not in ("Dockerfile", ".dockerignore") and _docker_ignored(rel.as_posix(), patterns):
             continue
         digest.update(rel.as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _dockerignore_patterns(root: Path) -> list[tuple[bool, str]]:
+    """(negated, pattern) pairs of the context's .dockerignore, in order."""
+    path = root / ".dockerignore"
+    if not path.is_file():
+        return []
+    patterns = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = line.lstrip("!").strip().strip("/")
+        patterns.append((negated, pattern.removeprefix("./")))
+    return patterns
+
+
+def _docker_ignored(rel: str, patterns: Sequence[tuple[bool, str]]) -> bool:
+    """Docker's rule, simplified: a pattern matches the path or one of its parent folders; the last match wins."""
+    parts = rel.split("/")
+    candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    ignored = False
+    for negated, pattern in patterns:
+        bare = pattern.removeprefix("**/")
+        for candidate in candidates:
+            tails = ["/".join(candidate.split("/")[i:]) for i in range(len(candidate.split("/")))]
+            if fnmatch.fnmatchcase(candidate, pattern) or (
+                pattern.startswith("**/") and any(fnmatch.fnmatchcase(t, bare) for t in tails)
+            ):
+                ignored = not negated
+                break
+    return ignored
 
 
 def image_tag(source_sha256: str, platforms: Sequence[str]) -> str:

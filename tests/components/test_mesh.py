@@ -269,6 +269,14 @@ def test_image_tag_follows_the_sources_and_platforms(tmp_path):
     assert mesh_mod.source_digest(tmp_path) == first, "bytecode must not change the tag"
     (tmp_path / "app.py").write_text("print(2)\n")
     assert mesh_mod.source_digest(tmp_path) != first
+    (tmp_path / ".dockerignore").write_text("**/__pycache__\n*.md\ndocs\n!docs/keep.txt\n")
+    with_ignore = mesh_mod.source_digest(tmp_path)
+    (tmp_path / "README.md").write_text("notes\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("a\n")
+    assert mesh_mod.source_digest(tmp_path) == with_ignore, ".dockerignore'd files must not change the tag"
+    (tmp_path / "docs" / "keep.txt").write_text("k\n")
+    assert mesh_mod.source_digest(tmp_path) != with_ignore, "a negated pattern re-includes the file"
     assert mesh_mod.image_tag(first, ["linux/amd64"]) != mesh_mod.image_tag(first, ["linux/arm64"])
     assert mesh_mod.platforms_for_instance_types(["m7g.large", "t4g.small"]) == ("linux/arm64",)
     assert mesh_mod.platforms_for_instance_types(["m7i.large", "c7gn.xlarge"]) == ("linux/amd64", "linux/arm64")
