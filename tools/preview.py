@@ -190,7 +190,7 @@ def mermaid(record: Mapping[str, Any]) -> str:
     resources = record["resources"]
     places = placement(record)
     ids = {r["urn"]: f"n{i}" for i, r in enumerate(resources)}
-    shown = [r for r in resources if r["type"] in _MAIN_TYPES]
+    shown = [r for r in resources if _is_main(r)]
     components = [r for r in resources if str(r["type"]).startswith(_COMPONENT_PREFIX)]
     by_urn = {r["urn"]: r for r in resources}
 
@@ -228,6 +228,15 @@ def mermaid(record: Mapping[str, Any]) -> str:
     for source, target, prop in sorted(edges):
         lines.append(f"  {source} -->|{label(prop)}| {target}")
     return "\n".join(lines) + "\n"
+
+
+def _is_main(resource: Mapping[str, Any]) -> bool:
+    """Main resources for the diagram; of the DNS records, only those on the request path (aliases)."""
+    if resource["type"] not in _MAIN_TYPES:
+        return False
+    if resource["type"] == "aws:route53/record:Record":
+        return bool((resource.get("inputs") or {}).get("aliases"))
+    return True
 
 
 def _slug(text: str) -> str:

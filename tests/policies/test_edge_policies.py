@@ -34,7 +34,11 @@ def test_https_listener_with_pre_tls12_policy_is_a_violation(platform, found, ss
 
 @pytest.mark.parametrize(
     "ssl_policy",
-    ["ELBSecurityPolicy-TLS13-1-3-2021-06", "ELBSecurityPolicy-TLS-1-2-Ext-2018-06", "ELBSecurityPolicy-FS-1-2-Res-2020-10"],
+    [
+        "ELBSecurityPolicy-TLS13-1-3-2021-06",
+        "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+        "ELBSecurityPolicy-FS-1-2-Res-2020-10",
+    ],
 )
 def test_https_listener_with_tls12_policy_passes(platform, found, ssl_policy):
     platform.set_input(HTTPS, "sslPolicy", ssl_policy)
@@ -140,7 +144,8 @@ def test_alb_with_disabled_access_logs_is_an_advisory(platform, found):
 
 
 def test_cloudfront_allowing_plain_http_is_a_violation(platform, found):
-    platform.set_input(CDN, "orderedCacheBehaviors", [{"pathPattern": "/static/*", "viewerProtocolPolicy": "allow-all"}])
+    behaviors = [{"pathPattern": "/static/*", "viewerProtocolPolicy": "allow-all"}]
+    platform.set_input(CDN, "orderedCacheBehaviors", behaviors)
 
     [(name, message)] = found(platform.analyze(), "cloudfront-viewer-https")
 

@@ -7,7 +7,6 @@ what the program registers: a layer that is not written yet is skipped with a re
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import subprocess
 import sys
@@ -150,16 +149,6 @@ def test_help_says_what_differs_from_a_real_preview(capsys):
 
 # --- the real program under mocks --------------------------------------------------------
 
-# Findings the pack reports on the program as it stands, each a program change to make (see the
-# issue note); the end-to-end test reports them as XFAIL and fails on anything else.
-KNOWN_FINDINGS = {
-    ("route53-latency-health-check", "*-edge-apigw-api-latency"): (
-        "the api.<domain> latency records alias the API Gateway custom domains with evaluate_target_health "
-        "only, which reflects API Gateway's own health, not the VPC link and mesh behind it; they need a "
-        "health check each, as origin.<domain> has"
-    ),
-}
-
 
 @pytest.fixture(scope="session")
 def verdicts():
@@ -185,24 +174,14 @@ def new_mandatory(before, after):
     return [d for d in after.mandatory if (d.policy, d.urn, d.message) not in seen]
 
 
-def known(diagnostic):
-    return any(
-        diagnostic.policy == policy and fnmatch.fnmatchcase(diagnostic.resource_name, pattern)
-        for policy, pattern in KNOWN_FINDINGS
-    )
-
-
 @pytest.mark.parametrize("run", ALL_RUNS)
 def test_offline_preview_of_the_program_finds_no_mandatory_violation(request, verdicts, run):
     stack = request.getfixturevalue(run)
     result = verdicts(stack)
 
     assert len(stack.resources) > 1
+    assert result.mandatory == [], report(result.mandatory)
     assert result.preview_skips == [], report(result.preview_skips)
-    unexpected = [d for d in result.mandatory if not known(d)]
-    assert unexpected == [], report(unexpected)
-    if result.mandatory:
-        pytest.xfail("known program findings: " + "; ".join(KNOWN_FINDINGS.values()) + "\n" + report(result.mandatory))
 
 
 @pytest.mark.parametrize("run", ALL_RUNS)
