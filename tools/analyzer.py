@@ -188,7 +188,8 @@ class PackAnalyzer:
         for policy in info.policies:
             level = policy.enforcementLevel
             properties: dict[str, Any] = {}
-            for key, schema in json_format.MessageToDict(policy.configSchema.properties).items():
+            schema_properties = json_format.MessageToDict(policy.configSchema.properties)
+            for key, schema in schema_properties.items():
                 if isinstance(schema, dict) and "default" in schema:
                     properties[key] = schema["default"]
             for given in (everyone, policy_config.get(policy.name)):
@@ -198,6 +199,13 @@ class PackAnalyzer:
                     for key, value in given.items():
                         if key == "enforcementLevel":
                             level = _level(value)
+                        elif given is everyone:
+                            continue  # "all" sets only the enforcement level
+                        elif key not in schema_properties:
+                            raise ValueError(
+                                f"policy config for {policy.name!r} sets {key!r}, which is not in its config "
+                                f"schema ({', '.join(sorted(schema_properties)) or 'no properties'})"
+                            )
                         else:
                             properties[key] = value
             entry = request.policyConfig[policy.name]

@@ -28,19 +28,19 @@ from typing import Any
 
 DIFFERENCES = """\
 What differs from a real `pulumi preview --policy-pack policies`:
-  - Outputs are mocked (tools/mocks.py): ids, ARNs and names the cloud would assign are made up
-    (or unknown with --preview, the default), and no invoke (lookups such as prefix lists or AMIs)
-    reaches AWS.
-  - No provider Check runs, so provider-side defaults are not filled into the inputs the policies
-    see; the policies apply the documented defaults themselves.
-  - Remote (multi-language) components such as eks:index:Cluster, its node groups and Helm charts
-    have no children here: the policies judge the component's own inputs instead of the
-    aws:eks/cluster:Cluster etc. a real preview would report.
-  - AnalyzeStack sees each resource's mocked outputs laid over its inputs, where a real engine
-    sends the provider's state.
+  - Outputs are mocked (tools/mocks.py): ids, ARNs and names the cloud would assign are
+    made up, or unknown unless --update; invokes (lookups such as prefix lists) are answered
+    by the mocks, never by AWS.
+  - No provider Check runs, so provider-side defaults are not filled into the inputs the
+    policies see; the policies apply the documented defaults themselves.
+  - Remote (multi-language) components such as eks:index:Cluster and
+    eks:index:ManagedNodeGroup have no children here: the policies judge the component's own
+    inputs instead of the aws:eks/cluster:Cluster etc. a real preview would report.
+  - AnalyzeStack sees each resource's mocked outputs laid over its inputs, where a real
+    engine sends the provider's state.
   - No state: every resource is a create; nothing is diffed, replaced or deleted.
-  - Policy config comes from --policy-config (same JSON as --policy-pack-config), not from the
-    Pulumi Cloud."""
+  - Policy config comes from --policy-config (the JSON of --policy-pack-config), not from
+    the Pulumi Cloud."""
 
 _REGION = re.compile(r"(?<![a-z])([a-z]{2}(?:-gov)?-[a-z]+-\d+)(?![0-9])")
 _COMPONENT_PREFIX = "ratelimited:index:"
@@ -66,6 +66,7 @@ _MAIN_TYPES = {
     "aws:kms/key:Key": "KMS key",
     "kubernetes:helm.sh/v3:Release": "Helm release",
     "kubernetes:helm.sh/v4:Chart": "Helm chart",
+    "docker-build:index:Image": "image",
 }
 
 
@@ -250,10 +251,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tools.preview",
         description=(
-            "Offline preview: run __main__.py under the project's mocks with the config of "
-            "Pulumi.<stack>.yaml and judge every registered resource with the policy pack in policies/, "
-            "driving its real analyzer as the Pulumi engine does. Exits 1 on any mandatory violation, "
-            "2 when the program or the command fails."
+            "Offline preview: run __main__.py under the project's mocks with the config of\n"
+            "Pulumi.<stack>.yaml and judge every registered resource with the policy pack in\n"
+            "policies/, driving its real analyzer as the Pulumi engine does.\n"
+            "Exit status: 1 on any mandatory violation, 2 when the program or the command fails."
         ),
         epilog=DIFFERENCES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

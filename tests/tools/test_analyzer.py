@@ -176,6 +176,11 @@ def test_config_for_an_unknown_policy_is_refused(record):
         analyze_record(record, policy_config={"waf-everywhere": "mandatory"})
 
 
+def test_config_property_outside_the_schema_is_refused(record):
+    with pytest.raises(ValueError, match="sets 'exemptResource', which is not in its config schema"):
+        analyze_record(record, policy_config={"waf-before-alb": {"exemptResource": ["x"]}})
+
+
 def test_engine_environment_is_set_only_inside_and_restored(record, monkeypatch):
     monkeypatch.setenv("PULUMI_STACK", "before")
     monkeypatch.delenv("PULUMI_DRY_RUN", raising=False)
