@@ -378,9 +378,7 @@ def run_checkov(binary: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
 def manifest_sources(request) -> dict[str, tuple[RecordedStack, str]]:
     """Recorded stacks whose Kubernetes objects are checked, with the cluster's Kubernetes version."""
     runs = mesh_runs()
-    sources = {
-        f"mesh-program-{v}": (runs[v], _k8s_version(runs[v].record)) for v in ("dev", "prod", "dev-cloudfront-no-api")
-    }
+    sources = {f"mesh-program-{v}": (runs[v], _k8s_version(runs[v].record)) for v in ("dev", "dev-cloudfront-no-api")}
     for stack in ("dev", "prod"):
         recorded = request.getfixturevalue(f"{stack}_stack")  # tests/conftest.py: `__main__.py` under mocks
         if recorded.of_type("ratelimited:index:Mesh"):

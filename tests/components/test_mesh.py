@@ -142,7 +142,7 @@ def test_mesh_wide_mtls_is_strict(dev):
 # -- gateways -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("variant", "web", "api"),
-    [("dev", 1, 2), ("prod", 2, 2), ("dev-cloudfront-no-api", 2, None)],
+    [("dev", 1, 2), ("dev-cloudfront-no-api", 2, None)],
 )
 def test_gateways_are_cluster_ip_with_their_own_trusted_proxies(runs, variant, web, api):
     stack = runs[variant]
@@ -367,7 +367,7 @@ def test_ext_authz_reaches_the_limiter_over_mutual_tls_from_the_gateways_only(de
 
 
 # -- microservices ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("variant", ["dev", "prod", "dev-cloudfront-no-api"])
+@pytest.mark.parametrize("variant", ["dev", "dev-cloudfront-no-api"])
 def test_each_microservice_gets_deployment_service_hpa_pdb_and_route(runs, variant):
     stack = runs[variant]
     services = _config(stack, "microservices")
@@ -410,7 +410,7 @@ def test_resources_use_the_regional_and_cluster_providers(dev):
 
 
 def test_preview_runs_with_the_image_digest_unknown(runs):
-    preview = runs["prod-preview"]
+    preview = runs["dev-preview"]
     deployment = _k8s(preview, DEPLOYMENT, "limiter", "limiter")
     (container,) = deployment["inputs"]["spec"]["template"]["spec"]["containers"]
     assert is_unknown(container["image"])
@@ -505,3 +505,17 @@ def test_main_trusted_proxies_follow_cloudfront(main_stack):
     expected = 2 if _config(main_stack, "cloudfrontEnabled") else 1
     web = [r for r in main_stack.of_type(RELEASE) if r["inputs"].get("name") == "istio-ingress-web"]
     assert web and all(_trusted_proxies(r) == expected for r in web)
+
+
+def test_main_deploys_every_microservice_with_its_route_in_every_region(main_stack):
+    services = _config(main_stack, "microservices")
+    kinds = ("apps/v1:Deployment", "core/v1:Service", "autoscaling/v2:HorizontalPodAutoscaler",
+             "policy/v1:PodDisruptionBudget", "networking.istio.io/v1:VirtualService")  # fmt: skip
+    for mesh in main_stack.of_type("ratelimited:index:Mesh"):
+        for kind in kinds:
+            names = {
+                r["inputs"]["metadata"]["name"]
+                for r in main_stack.of_type(f"kubernetes:{kind}", under=mesh["name"])
+                if r["inputs"]["metadata"]["namespace"] == "apps"
+            }
+            assert names == {s["name"] for s in services}, (mesh["name"], kind)

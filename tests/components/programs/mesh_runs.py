@@ -24,10 +24,9 @@ CHANGED_RULES = [
 
 VARIANTS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "dev": ("dev", {}, False),
-    "prod": ("prod", {}, False),
     "dev-cloudfront-no-api": ("dev", {"cloudfrontEnabled": True, "apiGatewayEnabled": False}, False),
     "dev-rules-changed": ("dev", {"rateLimitRules": CHANGED_RULES}, False),
-    "prod-preview": ("prod", {}, True),
+    "dev-preview": ("dev", {}, True),
 }
 
 
@@ -39,5 +38,5 @@ def mesh_runs() -> dict[str, RecordedStack]:
         stack, overrides, preview = VARIANTS[variant]
         return RecordedStack(run_stack(stack, program=PROGRAM, config_overrides=overrides, preview=preview))
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(zip(VARIANTS, pool.map(run, VARIANTS), strict=True))
