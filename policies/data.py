@@ -9,7 +9,9 @@ Enforcement levels, and why:
   it is a stack policy: in a first preview the table name, and so every target's `resource_id`,
   is unknown, and targets are matched to their table through the property dependency of
   `resource_id` on the table (and to their index by the known part of the id, or by count when
-  no part is known). A target counts only with an attached TargetTrackingScaling policy.
+  no part is known). A target counts only with an attached TargetTrackingScaling policy. Counting
+  has a blind spot: two targets for the same index can hide a missing one in a first preview; the
+  update, where the ids are known, names the index.
 - `dynamodb-encryption`: ADVISORY. DynamoDB encrypts every table at rest with an AWS-owned key
   whatever the program says; this policy asks for a KMS key (AWS-managed or, with
   `requireCustomerManagedKey`, customer-managed) so that key use is auditable and revocable.

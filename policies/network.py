@@ -16,6 +16,14 @@ Enforcement levels, and why:
 - `route53-latency-health-check`: MANDATORY. The latency set is the design's only regional
   failover; a record without a health check keeps sending clients to a dead region.
 
+Matching an association to its load balancer or stage: when both ARNs are known (update), they
+decide; otherwise the association's `resourceArn` must have been derived from the resource (its
+property dependency). A property dependency only says "derived from": an association whose
+`resourceArn` was computed from two load balancers counts for both until the update, where the
+known ARN decides. In `pulumi up` the engine runs stack policies after the deployment, so a
+missing association fails the update only once everything is created: run the preview first
+(the offline preview does, in CI).
+
 Unknown values follow the rules in `props.py`: an unknown `internal` flag or load balancer type
 counts as an internet-facing application load balancer; an unknown `sslPolicy`, redirect
 protocol, `dropInvalidHeaderFields` or viewer protocol policy passes in preview because `pulumi
