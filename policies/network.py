@@ -20,9 +20,10 @@ Matching an association to its load balancer or stage: when both ARNs are known 
 decide; otherwise the association's `resourceArn` must have been derived from the resource (its
 property dependency). A property dependency only says "derived from": an association whose
 `resourceArn` was computed from two load balancers counts for both until the update, where the
-known ARN decides. In `pulumi up` the engine runs stack policies after the deployment, so a
-missing association fails the update only once everything is created: run the preview first
-(the offline preview does, in CI).
+known ARN decides. A stack policy judges the stack only once every resource is registered, so it
+cannot stop a single create the way a resource policy can: the preview (which `pulumi up` runs
+first unless told to skip it, and which the offline preview runs in CI) is where these policies
+stop an unsafe stack.
 
 Unknown values follow the rules in `props.py`: an unknown `internal` flag or load balancer type
 counts as an internet-facing application load balancer; an unknown `sslPolicy`, redirect
