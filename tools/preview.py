@@ -4,7 +4,7 @@
     python -m tools.preview --stack prod --json    # machine-readable
     python -m tools.preview --stack dev --update   # judge known values, as `pulumi up` does
     python -m tools.preview --stack dev --mermaid out/dev.mmd
-    python -m tools.preview --stack dev --without '*-waf-association'   # simulate the program without it
+    python -m tools.preview --stack dev --without '*-alb-waf'   # simulate the program without the ALB's WAF association
 
 It runs `__main__.py` with the config of Pulumi.<stack>.yaml in a fresh process under the
 project's mocks (tools.mocked_run), records every registration with its inputs, parent and
@@ -274,7 +274,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="NAME_GLOB",
         help=(
             "drop the registrations whose resource name matches (and their children) before judging: "
-            "simulates the program without that resource, e.g. --without '*-waf-association'. Repeatable."
+            "simulates the program without that resource, e.g. --without '*-alb-waf'. Inputs of other "
+            "resources derived from it keep their values, so it fits a resource nothing else references "
+            "(a WAF association, a scaling target, a public access block). Repeatable."
         ),
     )
     parser.add_argument(

@@ -291,3 +291,26 @@ def test_command_line_refuses_a_without_pattern_that_matches_nothing(monkeypatch
 
 def preview_record():
     return synthetic()
+
+
+JUDGED_TYPES = {
+    "waf-before-alb": ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"),
+    "waf-before-api-stage": ("aws:apigateway/stage:Stage",),
+    "waf-before-cloudfront": ("aws:cloudfront/distribution:Distribution",),
+    "alb-https-listeners": ("aws:lb/listener:Listener", "aws:alb/listener:Listener"),
+    "cloudfront-viewer-https": ("aws:cloudfront/distribution:Distribution",),
+    "route53-latency-health-check": ("aws:route53/record:Record",),
+    "dynamodb-autoscaling": ("aws:dynamodb/table:Table",),
+    "eks-endpoint-not-public": ("eks:index:Cluster", "aws:eks/cluster:Cluster"),
+    "ecr-immutable-tags": ("aws:ecr/repository:Repository",),
+    "s3-block-public-access": ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"),
+}
+
+
+def test_the_pack_has_something_to_judge_in_prod(prod_preview):
+    """Guards against type-token drift: each policy's resource types occur in the real prod program."""
+    present = {r["type"] for r in prod_preview.resources}
+
+    missing = {policy: types for policy, types in JUDGED_TYPES.items() if not present & set(types)}
+
+    assert missing == {}
