@@ -14,8 +14,7 @@ from components.api_gateway import (
     _validate,
 )
 from components.specs import ApiConsumer
-from tests.components.programs.edge_helpers import config, one, referrers, regions, under
-from tools.mocked_run import run_stack
+from tests.components.programs.edge_helpers import config, one, referrers, regions, under, variant
 from tools.records import RecordedStack, Resource, is_unknown
 
 WAF_ASSOC = "aws:wafv2/webAclAssociation:WebAclAssociation"
@@ -28,14 +27,17 @@ def stack(request: pytest.FixtureRequest) -> RecordedStack:
     return request.getfixturevalue(f"{request.param}_stack")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dev_without_api() -> RecordedStack:
-    return RecordedStack(run_stack("dev", config_overrides={"apiGatewayEnabled": False}))
+    return variant("dev-no-api")
 
 
-@pytest.fixture(scope="module")
-def dev_without_consumers() -> RecordedStack:
-    return RecordedStack(run_stack("dev", config_overrides={"apiConsumers": []}))
+@pytest.fixture(scope="session")
+def without_consumers() -> RecordedStack:
+    """prod with no apiConsumers (and CloudFront off, a variant shared with test_edge.py)."""
+    stack = variant("prod-open")
+    assert config(stack, "apiConsumers") == []
+    return stack
 
 
 def _stage(stack: RecordedStack, region: str) -> Resource:
@@ -218,10 +220,10 @@ def test_no_api_gateway_when_config_turns_it_off(dev_without_api: RecordedStack)
                 if r["inputs"].get("loadBalancerType") == "network"] == []  # fmt: skip
 
 
-def test_without_consumers_methods_do_not_require_keys(dev_without_consumers: RecordedStack) -> None:
-    assert dev_without_consumers.of_type("aws:apigateway/usagePlan:UsagePlan") == []
-    assert dev_without_consumers.of_type("aws:apigateway/apiKey:ApiKey") == []
-    methods = dev_without_consumers.of_type("aws:apigateway/method:Method")
+def test_without_consumers_methods_do_not_require_keys(without_consumers: RecordedStack) -> None:
+    assert without_consumers.of_type("aws:apigateway/usagePlan:UsagePlan") == []
+    assert without_consumers.of_type("aws:apigateway/apiKey:ApiKey") == []
+    methods = without_consumers.of_type("aws:apigateway/method:Method")
     assert methods and all(m["inputs"]["apiKeyRequired"] is False for m in methods)
 
 

@@ -23,8 +23,7 @@ from components.edge import (
     _validate_regional,
     route53_healthcheck_prefix_list,
 )
-from tests.components.programs.edge_helpers import alb, config, mock_invoke, one, referrers, regions
-from tools.mocked_run import run_stack
+from tests.components.programs.edge_helpers import alb, config, mock_invoke, one, referrers, regions, variant
 from tools.records import RecordedStack, is_unknown, unsecret
 
 WAF_ASSOC = "aws:wafv2/webAclAssociation:WebAclAssociation"
@@ -55,10 +54,10 @@ def stack(request: pytest.FixtureRequest) -> RecordedStack:
     return request.getfixturevalue(f"{request.param}_stack")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prod_without_cloudfront() -> RecordedStack:
     """prod with CloudFront turned off: the ALBs must open up, the origin-header machinery must go."""
-    return RecordedStack(run_stack("prod", config_overrides={"cloudfrontEnabled": False}))
+    return variant("prod-open")
 
 
 def _regional_acl(stack: RecordedStack, region: str) -> dict:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs
 
+from tools.mocked_run import run_stack
 from tools.mocks import PlatformMocks
 from tools.records import RecordedStack, Resource
 
@@ -52,3 +54,19 @@ def mock_invoke(token: str, region: str, **args: Any) -> dict[str, Any]:
     """What the project's mock answers to an invoke in `region` (the ids a program must pass on)."""
     result, _ = PlatformMocks(default_region=region).call(MockCallArgs(token=token, args=args, provider=""))
     return result
+
+
+# Config variations the edge tests share, each run once per session (a run costs a fresh process).
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    # prod with CloudFront off (the ALBs open up, the origin-header machinery goes) and no API consumers
+    # (methods stop requiring keys, no usage plans).
+    "prod-open": ("prod", {"cloudfrontEnabled": False, "apiConsumers": []}),
+    # dev without API Gateway.
+    "dev-no-api": ("dev", {"apiGatewayEnabled": False}),
+}
+
+
+@functools.cache
+def variant(name: str) -> RecordedStack:
+    stack, overrides = VARIANTS[name]
+    return RecordedStack(run_stack(stack, config_overrides=overrides))
