@@ -651,7 +651,7 @@ class Mesh(pulumi.ComponentResource):
                 "http": [
                     {
                         "name": service.name,
-                        "match": [{"uri": {"prefix": service.path_prefix}}],
+                        "match": route_matches(service.path_prefix),
                         "route": [
                             {
                                 "destination": {
@@ -829,6 +829,14 @@ def gateway_selector(kind: str) -> dict[str, str]:
 def gateway_principal(kind: str) -> str:
     """The SPIFFE identity of a gateway's pods (its ServiceAccount), as AuthorizationPolicy principals name it."""
     return f"cluster.local/ns/{INGRESS_NAMESPACE}/sa/{gateway_service_name(kind)}"
+
+
+def route_matches(path_prefix: str) -> list[dict[str, Any]]:
+    """URI matches for a path prefix on segment boundaries: /orders and /orders/..., never /orders-admin."""
+    base = path_prefix.rstrip("/")
+    if not base:
+        return [{"uri": {"prefix": "/"}}]
+    return [{"uri": {"exact": base}}, {"uri": {"prefix": f"{base}/"}}]
 
 
 def spread_constraints(selector: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -389,13 +389,19 @@ def test_each_microservice_gets_deployment_service_hpa_pdb_and_route(runs, varia
         route = _k8s(stack, "kubernetes:networking.istio.io/v1:VirtualService", name, "apps")["inputs"]["spec"]
         assert route["gateways"] == gateways
         (http,) = route["http"]
-        assert http["match"] == [{"uri": {"prefix": svc["pathPrefix"]}}]
+        prefix = svc["pathPrefix"].rstrip("/")
+        assert http["match"] == [{"uri": {"exact": prefix}}, {"uri": {"prefix": f"{prefix}/"}}]
         assert http["route"][0]["destination"] == {
             "host": f"{name}.apps.svc.cluster.local",
             "port": {"number": service["ports"][0]["port"]},
         }
     namespace = _k8s(stack, "kubernetes:core/v1:Namespace", "apps")["inputs"]["metadata"]
     assert namespace["labels"]["istio-injection"] == "enabled"
+
+
+def test_routes_match_whole_path_segments():
+    assert mesh_mod.route_matches("/orders/") == [{"uri": {"exact": "/orders"}}, {"uri": {"prefix": "/orders/"}}]
+    assert mesh_mod.route_matches("/") == [{"uri": {"prefix": "/"}}]
 
 
 def test_resources_use_the_regional_and_cluster_providers(dev):
