@@ -69,8 +69,8 @@ def dynalite_table(dynalite: LocalServer) -> str:
 def service_factory(tmp_path: Path) -> Iterator[Any]:
     services: list[ServiceProcess] = []
 
-    def start(env: dict[str, str]) -> ServiceProcess:
-        svc = ServiceProcess(env, tmp_path / f"service-{len(services)}.log")
+    def start(env: dict[str, str], args: tuple[str, ...] = ()) -> ServiceProcess:
+        svc = ServiceProcess(env, tmp_path / f"service-{len(services)}.log", args)
         services.append(svc)
         svc.wait_ready()
         return svc

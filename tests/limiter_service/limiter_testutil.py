@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +118,13 @@ def service_env(**extra: str) -> dict[str, str]:
 class ServiceProcess:
     """`python -m limiter_service` as a child process on a free port."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, args: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log_path.open("wb")
         self.log_path = log_path
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "limiter_service", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "limiter_service", "--host", "127.0.0.1", "--port", str(self.port), *args],
             cwd=REPO,
             env=env,
             stdout=self._log,
