@@ -142,7 +142,7 @@ async def test_recovers_by_itself_when_the_server_comes_back(aws_env: Any, clock
             with pytest.raises(StoreError) as info:
                 await store.incr_if(key(), 1, 5, int(clock()) + 60)
             reasons.append(info.value.reason)
-        assert reasons[0] == "connection"
+        assert reasons[0] in ("connection", "timeout")  # refused, or slow to refuse on a loaded box
         assert "circuit_open" in reasons  # repeated failures short-circuit instead of waiting
         server.start()
         create_table("recovers", client=server.client())
