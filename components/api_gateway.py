@@ -14,10 +14,16 @@ Why each piece is what it is:
   Traffic between API Gateway and the gateway pods stays in the VPC, in plain HTTP: TLS there would need
   a publicly trusted certificate for the `uri` host inside the cluster (follow-up if required).
 - The integration URI is `http://api.<domain>/{proxy}`: its host is the Host header the gateway sees,
-  its path is built from the `{proxy}` path parameter. REST private integrations build the backend path
-  from the URI template, so the stage name never reaches the backend (the `<stage>/path` behaviour that
-  ARCHITECTURE 2a warns about is HTTP API's, with a non-$default stage); clients call
-  `https://api.<domain>/...` through the custom domain's base path mapping, which hides the stage too.
+  its path comes from the `{proxy}` path parameter. Clients call `https://api.<domain>/...` (the custom
+  domain's base path mapping hides the stage from them), but AWS documents that a private integration
+  sends the stage in front of the path (`/<stage>/path`, ARCHITECTURE 2a). REST has no request-parameter
+  override of the whole path for an HTTP_PROXY integration (HTTP API's `overwrite:path`); the
+  `$context.requestOverride` route needs a mapping template, i.e. a non-proxy integration that would
+  rewrite bodies. So the design's other option applies: the API ingress gateway routes on it. The stage
+  is named `apigw` (API_STAGE_NAME), a segment no application path starts with, and `stage_path_prefix`
+  ("/apigw") tells the mesh which prefix to strip (an Istio rewrite on the API gateway only; a request
+  without it passes unchanged, so the route is right either way). Only a real deploy can show which
+  form arrives; the integration test must call a path through api.<domain>.
 - An explicit Stage (pulumi-aws v7 removed `stage_name` from Deployment); the Deployment's `triggers`
   hash every method/integration input, so a change redeploys, and the Stage moves to the new one.
 - Throttling is MethodSettings on `*/*` (the stage-wide REST form); each consumer gets a usage plan
@@ -54,6 +60,7 @@ API_TRAFFIC_PORT = 80
 GATEWAY_READY_PORT = 15021
 GATEWAY_READY_PATH = "/healthz/ready"
 API_KEY_HEADER = "x-api-key"
+API_STAGE_NAME = "apigw"
 
 _ACCESS_LOG_FORMAT = json.dumps({
     "requestId": "$context.requestId",
@@ -89,8 +96,8 @@ class ApiGatewaySettings:
     """One usage plan and API key each; when any exist, every method requires an API key."""
     api_key_values: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Key value per consumer name (from consumer_api_keys), identical in every region; missing: AWS generates one."""
-    stage_name: str = "v1"
-    """Name of the stage (hidden from clients by the custom domain's base path mapping)."""
+    stage_name: str = API_STAGE_NAME
+    """Name of the stage: hidden from clients by the base path mapping; a path prefix no application uses."""
     log_retention_days: int = 90
     """Retention of the stage's access log group."""
     manage_account_logging_role: bool = True
@@ -146,6 +153,7 @@ class ApiGateway(pulumi.ComponentResource):
     traffic_port: int
     rest_api_id: pulumi.Output[str]
     stage_arn: pulumi.Output[str]
+    stage_path_prefix: str
     regional_domain: pulumi.Output[str]
     regional_zone_id: pulumi.Output[str]
 
@@ -156,6 +164,8 @@ class ApiGateway(pulumi.ComponentResource):
         self._args = args
         self._tags = dict(args.tags)
         self.traffic_port = API_TRAFFIC_PORT
+        # What a private integration may put in front of every backend path (see the module docstring).
+        self.stage_path_prefix = f"/{args.settings.stage_name}"
 
         nlb, target_group, nlb_sg, link = self._create_network()
         rest_api, stage = self._create_api(nlb, link)

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from components.api_gateway import (
+    API_STAGE_NAME,
     API_TRAFFIC_PORT,
     ApiGatewayArgs,
     ApiGatewaySettings,
@@ -160,6 +161,16 @@ def test_nlb_admits_only_the_vpc_link_and_forwards_to_an_ip_target_group(stack: 
         assert (tg["inputs"]["targetType"], tg["inputs"]["protocol"]) == ("ip", "TCP")
         hc = tg["inputs"]["healthCheck"]
         assert (hc["protocol"], hc["port"], hc["path"]) == ("HTTP", "15021", "/healthz/ready")
+
+
+def test_the_stage_name_is_a_prefix_no_application_path_uses(stack: RecordedStack) -> None:
+    """A private integration may send /<stage>/path; the mesh strips /<stage>, so no service may live there."""
+    prefix = f"/{API_STAGE_NAME}"
+    for region in regions(stack):
+        assert _stage(stack, region)["inputs"]["stageName"] == API_STAGE_NAME
+    for service in config(stack, "microservices"):
+        path = service["pathPrefix"]
+        assert not (path == prefix or path.startswith(prefix + "/")), f"{service['name']} is routed under {prefix}"
 
 
 def test_stage_logs_access_and_throttles_from_config(stack: RecordedStack) -> None:
