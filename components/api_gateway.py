@@ -293,7 +293,6 @@ class ApiGateway(pulumi.ComponentResource):
         )
         link = aws.apigatewayv2.VpcLink(
             f"{name}-vpc-link",
-            name=f"{name}-vpc-link",
             subnet_ids=list(args.private_subnet_ids),
             security_group_ids=[link_sg.id],
             tags=tags,

@@ -173,6 +173,11 @@ def test_https_listener_uses_a_tls12_policy_and_a_validated_certificate(stack: R
         names = {cert["inputs"]["domainName"], *cert["inputs"]["subjectAlternativeNames"]}
         assert names == {f"origin.{domain}", domain, f"www.{domain}"}
         assert cert["inputs"]["validationMethod"] == "DNS"
+        # One validation record per name, carrying exactly what ACM asked for that name.
+        records = [stack.by_urn[u] for u in validation["property_dependencies"]["validationRecordFqdns"]]
+        asked = {o["resourceRecordName"]: o["resourceRecordValue"] for o in cert["outputs"]["domainValidationOptions"]}
+        assert {r["inputs"]["name"]: r["inputs"]["records"][0] for r in records} == asked
+        assert all(r["inputs"]["type"] == "CNAME" and r["inputs"]["allowOverwrite"] is True for r in records)
 
 
 def test_http_listener_only_redirects_to_https(stack: RecordedStack) -> None:
