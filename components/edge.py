@@ -662,6 +662,10 @@ class GlobalEdge(pulumi.ComponentResource):
         all_but_host = aws.cloudfront.get_origin_request_policy_output(
             name="Managed-AllViewerExceptHostHeader", opts=invoke
         )
+        # HSTS, X-Content-Type-Options, X-Frame-Options, Referrer-Policy, X-XSS-Protection on every answer.
+        security_headers = aws.cloudfront.get_response_headers_policy_output(
+            name="Managed-SecurityHeadersPolicy", opts=invoke
+        )
         origin_id = "regional-albs"
         return aws.cloudfront.Distribution(
             f"{name}-cdn",
@@ -696,6 +700,7 @@ class GlobalEdge(pulumi.ComponentResource):
                 cached_methods=["GET", "HEAD"],
                 cache_policy_id=uncached.id,
                 origin_request_policy_id=all_but_host.id,
+                response_headers_policy_id=security_headers.id,
                 compress=True,
             ),
             ordered_cache_behaviors=[
@@ -706,6 +711,7 @@ class GlobalEdge(pulumi.ComponentResource):
                     allowed_methods=["GET", "HEAD", "OPTIONS"],
                     cached_methods=["GET", "HEAD"],
                     cache_policy_id=cached.id,
+                    response_headers_policy_id=security_headers.id,
                     compress=True,
                 )
                 for pattern in args.static_paths

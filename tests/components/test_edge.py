@@ -340,6 +340,10 @@ def test_distribution_serves_https_only_with_the_secret_header_and_the_global_ac
     for behaviour in static:
         assert behaviour["viewerProtocolPolicy"] == "https-only"
         assert behaviour["cachePolicyId"] == policy_id(cache_token, "Managed-CachingOptimized")
+    headers = policy_id(
+        "aws:cloudfront/getResponseHeadersPolicy:getResponseHeadersPolicy", "Managed-SecurityHeadersPolicy"
+    )
+    assert all(b["responseHeadersPolicyId"] == headers for b in (default, *static))
 
 
 # -- Route 53 -------------------------------------------------------------------------------------
