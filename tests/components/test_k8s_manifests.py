@@ -397,7 +397,7 @@ def manifests(manifest_sources) -> dict[str, tuple[list[dict[str, Any]], str]]:
 
 
 @pytest.fixture(scope="session")
-def checkov_result(manifests) -> dict[str, Any]:
+def checkov_result(request) -> dict[str, Any]:
     """One checkov run over the union of all sources' objects (deduplicated by content)."""
     binary = checkov_binary()
     if binary is None:
@@ -407,7 +407,7 @@ def checkov_result(manifests) -> dict[str, Any]:
             pytest.fail(reason)
         pytest.skip(reason)
     unique: dict[str, dict[str, Any]] = {}
-    for objects, _ in manifests.values():
+    for objects, _ in request.getfixturevalue("manifests").values():
         for obj in objects:
             unique.setdefault(json.dumps(obj, sort_keys=True), obj)
     objects = list(unique.values())

@@ -142,7 +142,7 @@ def test_mesh_wide_mtls_is_strict(dev):
 # -- gateways -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("variant", "web", "api"),
-    [("dev", 1, 2), ("dev-cloudfront-no-api", 2, None)],
+    [("dev", 1, 1), ("dev-cloudfront-no-api", 2, None)],
 )
 def test_gateways_are_cluster_ip_with_their_own_trusted_proxies(runs, variant, web, api):
     stack = runs[variant]
@@ -511,6 +511,9 @@ def test_main_trusted_proxies_follow_cloudfront(main_stack):
     expected = 2 if _config(main_stack, "cloudfrontEnabled") else 1
     web = [r for r in main_stack.of_type(RELEASE) if r["inputs"].get("name") == "istio-ingress-web"]
     assert web and all(_trusted_proxies(r) == expected for r in web)
+    api = [r for r in main_stack.of_type(RELEASE) if r["inputs"].get("name") == "istio-ingress-api"]
+    assert len(api) == (len(web) if _config(main_stack, "apiGatewayEnabled") else 0)
+    assert all(_trusted_proxies(r) == 1 for r in api), "a REGIONAL API Gateway adds one X-Forwarded-For hop"
 
 
 def test_main_deploys_every_microservice_with_its_route_in_every_region(main_stack):

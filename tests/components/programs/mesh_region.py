@@ -11,7 +11,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.mesh import Mesh, MeshArgs, platforms_for_instance_types
+from components.mesh import (
+    ALB_TRUSTED_PROXIES,
+    API_GATEWAY_TRUSTED_PROXIES,
+    CLOUDFRONT_AND_ALB_TRUSTED_PROXIES,
+    Mesh,
+    MeshArgs,
+    platforms_for_instance_types,
+)
 from components.specs import Microservice
 
 config = pulumi.Config()
@@ -58,12 +65,12 @@ mesh = Mesh(
         web_target_group_arn=f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/web/0123456789abcdef",
         web_lb_security_group_ids=["sg-0alb00000000000a", "sg-0alb00000000000b"],
         web_traffic_port=80,
-        web_trusted_proxies=2 if cloudfront else 1,
+        web_trusted_proxies=CLOUDFRONT_AND_ALB_TRUSTED_PROXIES if cloudfront else ALB_TRUSTED_PROXIES,
         api_target_group_arn=(
             f"arn:aws:elasticloadbalancing:{region}:{account}:targetgroup/api/fedcba9876543210" if api_gateway else None
         ),
         api_lb_security_group_id="sg-0nlb00000000000a" if api_gateway else None,
-        api_trusted_proxies=2,
+        api_trusted_proxies=API_GATEWAY_TRUSTED_PROXIES,
         counters_table_name=f"{region}-counters",
         limiter_policy_json=(
             '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["dynamodb:UpdateItem"], '
