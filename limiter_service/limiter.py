@@ -7,6 +7,7 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from limiter_service.algorithms import Decision, FixedWindow, SlidingWindow, window_start
 from limiter_service.clock import Clock
@@ -40,6 +41,7 @@ class Limiter:
         self.metrics = metrics
         self._fixed = FixedWindow(store, clock, cache_size)
         self._sliding = SlidingWindow(store, clock, cache_size)
+        self._children: dict[tuple[str, str], Any] = {}
         metrics.rules_loaded.set(len(self.rules))
 
     @property
@@ -59,8 +61,15 @@ class Limiter:
             if decision.source in ("over_limit_cache", "lease"):
                 self.metrics.local_hits.labels(rule.name, decision.source.removesuffix("_cache")).inc()
             outcome = "allowed" if decision.allowed else "shadow_denied" if rule.shadow else "denied"
-        self.metrics.decisions.labels(rule.name, outcome).inc()
+        self._decision_counter(rule.name, outcome).inc()
         return RuleDecision(rule, decision)
+
+    def _decision_counter(self, rule: str, outcome: str) -> Any:
+        """The labelled child counter, cached (``labels()`` costs a lock and a validation per call)."""
+        child = self._children.get((rule, outcome))
+        if child is None:
+            child = self._children[(rule, outcome)] = self.metrics.decisions.labels(rule, outcome)
+        return child
 
     def _on_failure(self, rule: Rule) -> Decision:
         now = self.clock()
