@@ -43,6 +43,7 @@ zone_id = (
 regional_edges: list[RegionalEdge] = []
 
 regional_exports: dict[str, dict[str, pulumi.Output]] = {}
+kubeconfigs: dict[str, pulumi.Output[str]] = {}
 
 for region in cfg.regions:
     tags = cfg.tags_for(region)
@@ -97,6 +98,7 @@ for region in cfg.regions:
                 throttle_burst_limit=cfg.api_throttle_burst_limit,
                 consumers=cfg.api_consumers,
                 api_key_values=api_key_values,
+                manage_account_logging_role=cfg.api_gateway_account_logging_role,
             )
             if cfg.api_gateway_enabled
             else None,
@@ -142,15 +144,16 @@ for region in cfg.regions:
     )
     # </mesh>
 
+    kubeconfigs[region] = eks.kubeconfig
     regional_exports[region] = {
         "clusterName": eks.cluster_name,
-        "kubeconfig": eks.kubeconfig,
         "vpcId": eks.vpc_id,
         "countersTable": data.counters_table_name,
         "appTables": data.app_table_names,
         "albDnsName": edge.alb_dns_name,
         "webAclArn": edge.web_acl_arn,
         "apiRegionalDomain": edge.api_regional_domain,
+        "limiterImage": mesh.limiter_image_ref,
     }
 
 # <edge-global>
@@ -178,3 +181,5 @@ if api_key_values:
 
 pulumi.export("regions", list(cfg.regions))
 pulumi.export("regional", regional_exports)
+# Kept apart from "regional" so that a secret kubeconfig does not hide the plain outputs.
+pulumi.export("kubeconfigs", pulumi.Output.secret(kubeconfigs))

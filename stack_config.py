@@ -17,6 +17,7 @@ from typing import Any
 
 import pulumi
 
+from components.api_gateway import API_STAGE_NAME
 from components.specs import (
     ApiConsumer,
     AppTable,
@@ -61,6 +62,7 @@ class StackConfig:
     cloudfront_enabled: bool
     cloudfront_price_class: str
     api_gateway_enabled: bool
+    api_gateway_account_logging_role: bool
     api_throttle_rate_limit: int
     api_throttle_burst_limit: int
     api_consumers: tuple[ApiConsumer, ...]
@@ -91,8 +93,8 @@ CONFIG_KEYS = (
     "regions", "domain", "hostedZoneId", "kubernetesVersion", "vpcCidr", "natGateways",
     "clusterPublicAccessCidrs", "clusterAdminRoleArns", "nodeAutoscalerChartVersion",
     "loadBalancerControllerChartVersion", "metricsServerChartVersion", "istioChartVersion",
-    "cloudfrontEnabled", "cloudfrontPriceClass", "apiGatewayEnabled", "apiThrottleRateLimit",
-    "apiThrottleBurstLimit", "wafRateLimit", "deletionProtection", "dynamodbBillingMode",
+    "cloudfrontEnabled", "cloudfrontPriceClass", "apiGatewayEnabled", "apiGatewayAccountLoggingRole",
+    "apiThrottleRateLimit", "apiThrottleBurstLimit", "wafRateLimit", "deletionProtection", "dynamodbBillingMode",
     "dynamodbMinCapacity", "dynamodbMaxCapacity", "dynamodbTargetUtilization", "limiterMinReplicas",
     "limiterMaxReplicas", "extAuthzFailOpen", "extAuthzTimeoutMs", "nodeGroups", "microservices",
     "rateLimitRules", "appTables", "apiConsumers", "tags",
@@ -214,6 +216,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
         cloudfront_enabled=r.bool("cloudfrontEnabled"),
         cloudfront_price_class=r.choice("cloudfrontPriceClass", ("PriceClass_100", "PriceClass_200", "PriceClass_All")),
         api_gateway_enabled=r.bool("apiGatewayEnabled"),
+        api_gateway_account_logging_role=r.bool("apiGatewayAccountLoggingRole"),
         api_throttle_rate_limit=r.int("apiThrottleRateLimit", minimum=1, maximum=1_000_000),
         api_throttle_burst_limit=r.int("apiThrottleBurstLimit", minimum=1, maximum=1_000_000),
         api_consumers=tuple(_api_consumers(r.list_of_objects("apiConsumers"))),
@@ -430,6 +433,11 @@ def _microservices(items: list[_Item]) -> list[Microservice]:
             raise ConfigError(f"{item.where} field 'name': 'limiter' is reserved for the rate limiter.")
         if service.min_replicas > service.max_replicas:
             raise ConfigError(f"{item.where} must have minReplicas <= maxReplicas.")
+        if service.path_prefix.split("/")[1] == API_STAGE_NAME:
+            raise ConfigError(
+                f"{item.where} field 'pathPrefix' {service.path_prefix!r}: '/{API_STAGE_NAME}' is the API Gateway "
+                "stage segment, which the API ingress gateway strips; choose another prefix."
+            )
         if service.path_prefix in prefixes:
             raise ConfigError(
                 f"{item.where} field 'pathPrefix' {service.path_prefix!r} is already routed to "

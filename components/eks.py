@@ -218,6 +218,8 @@ class EksCluster(pulumi.ComponentResource):
             enabled_cluster_log_types=_LOG_TYPES,
             create_oidc_provider=True,
             skip_default_node_group=True,
+            # The VPC CNI's network-policy agent enforces the mesh layer's NetworkPolicies.
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             tags=self._tags,
             opts=pulumi.ResourceOptions(parent=self, providers={"aws": aws_provider} if aws_provider else None),
         )
@@ -305,7 +307,7 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-lbc",
             namespace=_KUBE_SYSTEM,
             service_account="aws-load-balancer-controller",
-            policy_json=load_balancer_controller_policy(args.region, self.node_security_group_id),
+            policy_json=load_balancer_controller_policy(args.region, self.vpc_id),
             **common,
         )
         self.load_balancer_controller = k8s.helm.v3.Release(
@@ -387,38 +389,36 @@ def subnet_plan(vpc_cidr: str) -> tuple[list[str], list[str]]:
     return [str(q) for q in quarters[:_ZONES]], [str(p) for p in public]
 
 
-def load_balancer_controller_policy(region: str, node_security_group_id: pulumi.Input[str]) -> pulumi.Output[str]:
+def load_balancer_controller_policy(region: str, vpc_id: pulumi.Input[str]) -> pulumi.Output[str]:
     """What the controller needs to bind pods to the program's target groups, and nothing more.
 
-    It reads load balancers and the network, (de)registers targets, and opens the node security
-    group to the load balancers (TargetGroupBinding `networking`). It cannot create or delete load
-    balancers, listeners or target groups: the program owns those.
+    It reads load balancers and the network, (de)registers targets, and opens the pods' security group
+    to the load balancers (TargetGroupBinding `networking`). Which group that is (the EKS-made cluster
+    group that managed nodes use, or another group tagged for the cluster) is decided by the controller
+    at run time, so the rule changes are allowed on the security groups of this cluster's VPC only. It
+    cannot create or delete load balancers, listeners or target groups: the program owns those.
     """
-    return pulumi.Output.from_input(node_security_group_id).apply(
-        lambda sg: json.dumps(
+    describe = [
+        "ec2:DescribeAvailabilityZones",
+        "ec2:DescribeInstances",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeTags",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetGroupAttributes",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeTags",
+    ]
+    return pulumi.Output.from_input(vpc_id).apply(
+        lambda vpc: json.dumps(
             {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {
-                        "Sid": "Describe",
-                        "Effect": "Allow",
-                        "Resource": "*",
-                        "Action": [
-                            "ec2:DescribeAvailabilityZones",
-                            "ec2:DescribeInstances",
-                            "ec2:DescribeNetworkInterfaces",
-                            "ec2:DescribeSecurityGroups",
-                            "ec2:DescribeSubnets",
-                            "ec2:DescribeVpcs",
-                            "ec2:DescribeTags",
-                            "elasticloadbalancing:DescribeLoadBalancers",
-                            "elasticloadbalancing:DescribeListeners",
-                            "elasticloadbalancing:DescribeTargetGroups",
-                            "elasticloadbalancing:DescribeTargetGroupAttributes",
-                            "elasticloadbalancing:DescribeTargetHealth",
-                            "elasticloadbalancing:DescribeTags",
-                        ],
-                    },
+                    {"Sid": "Describe", "Effect": "Allow", "Resource": "*", "Action": describe},
                     {
                         "Sid": "Targets",
                         "Effect": "Allow",
@@ -426,10 +426,11 @@ def load_balancer_controller_policy(region: str, node_security_group_id: pulumi.
                         "Resource": f"arn:aws:elasticloadbalancing:{region}:*:targetgroup/*/*",
                     },
                     {
-                        "Sid": "NodeSecurityGroupRules",
+                        "Sid": "PodSecurityGroupRules",
                         "Effect": "Allow",
                         "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
-                        "Resource": f"arn:aws:ec2:{region}:*:security-group/{sg}",
+                        "Resource": f"arn:aws:ec2:{region}:*:security-group/*",
+                        "Condition": {"ArnLike": {"ec2:Vpc": f"arn:aws:ec2:{region}:*:vpc/{vpc}"}},
                     },
                 ],
             }

@@ -240,3 +240,10 @@ def test_readme_config_reference_lists_every_key():
     reference = readme.split("## Configuration reference", 1)[1]
     missing = [key for key in stack_config.CONFIG_KEYS if f"| `{key}` |" not in reference]
     assert not missing, f"README's configuration reference lacks {missing}"
+
+
+def test_a_service_path_under_the_api_stage_segment_is_refused():
+    raw = _raw(microservices=[{"name": "a", "image": "x", "port": 8080, "pathPrefix": "/apigw/orders"}])
+    with pytest.raises(ConfigError) as err:
+        parse(raw, stack="dev")
+    assert "'/apigw' is the API Gateway stage segment" in str(err.value)

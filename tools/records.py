@@ -56,9 +56,10 @@ class RecordedStack:
     def provider_name(self, resource: Resource, package: str = "aws") -> str:
         """Logical name of the `package` provider a resource uses: its own, or one passed to a parent."""
         for r in (resource, *self.ancestors(resource)):
-            ref = r.get("providers", {}).get(package) or (
-                r["provider"] if r["provider"].split("::")[2:3] == [f"pulumi:providers:{package}"] else ""
-            )
+            own = r["provider"]
+            # A provider's URN type is qualified by its parent's: "pulumi:pulumi:Stack$pulumi:providers:aws".
+            is_package = own and own.split("::")[2].split("$")[-1] == f"pulumi:providers:{package}"
+            ref = r.get("providers", {}).get(package) or (own if is_package else "")
             if ref:
                 return ref.split("::")[3]
         return ""

@@ -173,9 +173,14 @@ def test_load_balancer_controller_cannot_create_load_balancers(dev_stack):
     actions = {a for s in policy["Statement"] for a in s["Action"]}
     assert "elasticloadbalancing:RegisterTargets" in actions
     assert not {a for a in actions if a.split(":")[1].startswith(("Create", "Delete", "Modify"))}
-    node_sg = dev_stack.named(f"{L}-cluster")["outputs"]["nodeSecurityGroupId"]
+    vpc_id = dev_stack.named(f"{L}-vpc")["id"]
     sg_statement = next(s for s in policy["Statement"] if "ec2:AuthorizeSecurityGroupIngress" in s["Action"])
-    assert sg_statement["Resource"].endswith(f":security-group/{node_sg}")
+    assert sg_statement["Resource"] == f"arn:aws:ec2:{REGION}:*:security-group/*"
+    assert sg_statement["Condition"] == {"ArnLike": {"ec2:Vpc": f"arn:aws:ec2:{REGION}:*:vpc/{vpc_id}"}}
+
+
+def test_network_policies_are_enforced(dev_stack):
+    assert _cluster(dev_stack)["vpcCniOptions"]["enableNetworkPolicy"] is True
 
 
 def test_cluster_autoscaler_scales_only_this_clusters_groups(dev_stack):
@@ -191,7 +196,8 @@ def test_kubeconfig_is_a_secret(dev_stack):
     kubeconfig = provider["inputs"]["kubeconfig"]
     assert unsecret(kubeconfig) != kubeconfig  # wire-form secret
     assert json.loads(unsecret(kubeconfig))["users"][0]["user"]["exec"]["command"] == "aws"
-    assert dev_stack.exports()["regional"] == {"secret": True}
+    assert dev_stack.exports()["kubeconfigs"] == {"secret": True}
+    assert "kubeconfig" not in dev_stack.exports()["regional"]["eu-west-1"]
 
 
 def test_bad_args_are_refused_by_name():

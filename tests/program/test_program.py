@@ -62,10 +62,15 @@ def test_prod_regions_do_not_share_tables_or_clusters(prod_stack):
     assert len(names) == len(set(names)) == 6  # counters + orders + catalog, per region
 
 
-def test_exports_name_the_regions_and_keep_the_kubeconfig_secret(prod_stack):
+def test_exports_name_the_regions_and_keep_the_kubeconfigs_secret(prod_stack):
     exports = prod_stack.exports()
     assert exports["regions"] == ["eu-west-1", "us-east-1"]
-    assert exports["regional"] == {"secret": True}  # it holds the kubeconfigs
+    assert exports["kubeconfigs"] == {"secret": True}
+    for region in ("eu-west-1", "us-east-1"):
+        regional = exports["regional"][region]
+        assert regional["clusterName"].startswith(f"{region}-eks-cluster")
+        assert regional["countersTable"].startswith(f"{region}-data-counters")
+        assert set(regional["appTables"]) == {"orders", "catalog"}
 
 
 def test_repeated_runs_register_the_same_stack():
@@ -90,3 +95,10 @@ def test_repeated_runs_register_the_same_stack():
 
     assert shape(first) == shape(second)
     assert len(first["resources"]) > 50
+
+
+def test_a_resource_with_its_own_provider_is_attributed_to_it(prod_stack):
+    # The Kubernetes provider is passed to resources directly (not through a parent's providers map).
+    release = prod_stack.of_type("kubernetes:helm.sh/v3:Release", under="us-east-1-eks")[0]
+    assert release["provider"]
+    assert prod_stack.provider_name(release, "kubernetes") == "us-east-1-eks-k8s"
