@@ -32,7 +32,9 @@ def load_rules(settings: Settings) -> list[Rule]:
 
 
 async def _probe(store: Store, metrics: Metrics, interval: float) -> None:
-    """Keep the store's reachability fresh while no traffic flows."""
+    """Warm the store up, then keep its reachability fresh while no traffic flows."""
+    await store.warm_up()
+    metrics.store_up.set(1 if store.reachable else 0)
     while True:
         await asyncio.sleep(interval)
         try:

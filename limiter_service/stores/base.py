@@ -48,6 +48,9 @@ class Store(ABC):
     async def get(self, key: str) -> int:
         """The counter's current value (0 if missing or expired)."""
 
+    async def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Resolve credentials and open a connection ahead of traffic; never raises."""
+
     async def ping(self) -> None:  # noqa: B027 - optional hook
         """Raise :class:`StoreError` if the backend is unreachable."""
 

@@ -274,6 +274,24 @@ class DynamoDBStore(Store):
 
         return await self._call("GetItem", read)
 
+    async def warm_up(self, timeout: float = 10.0) -> None:
+        """One probe outside the per-call deadline, at start: the first call resolves credentials
+        (IRSA: an STS AssumeRoleWithWebIdentity call, not bounded by our timeouts) and opens a TLS
+        connection, either of which can take longer than a decision's deadline."""
+        table = self.table
+
+        def probe(client: Any) -> None:
+            client.get_item(TableName=table, Key={"pk": {"S": HEALTH_KEY}}, ProjectionExpression="pk")
+
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(self._executor, self._run, probe), timeout)
+        except Exception as exc:
+            self._reachable = False
+            log.warning("DynamoDB warm-up failed (decisions follow each rule's failure mode): %r", exc)
+        else:
+            self._reachable = True
+
     async def ping(self) -> None:
         table = self.table
 

@@ -192,3 +192,17 @@ def test_create_table_tolerates_a_server_without_ttl(dynalite: LocalServer) -> N
     status = create_table("no-ttl", client=dynalite.client())
     assert status.startswith("created") and "TTL not supported" in status
     assert create_table("no-ttl", client=dynalite.client()).startswith("exists")
+
+
+@pytest.mark.dynamodb
+async def test_warm_up_never_raises_and_reports_reachability(
+    dynalite: LocalServer, dynalite_table: str, clock: FakeClock
+) -> None:
+    down = dynamodb_store(f"http://127.0.0.1:{free_port()}", "t", clock)
+    await down.warm_up(timeout=10)
+    assert not down.reachable
+    await down.aclose()
+    up = dynamodb_store(dynalite.endpoint, dynalite_table, clock)
+    await up.warm_up(timeout=10)
+    assert up.reachable
+    await up.aclose()
