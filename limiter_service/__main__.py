@@ -21,7 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("create-table", help="create LIMITER_TABLE at the configured endpoint (local runs, tests)")
+    create = sub.add_parser("create-table", help="create LIMITER_TABLE at the configured endpoint (local runs, tests)")
+    create.add_argument(
+        "--aws",
+        action="store_true",
+        help="allow creating it in AWS itself when no local endpoint is configured (the data layer owns it there)",
+    )
     rules = sub.add_parser("check-rules", help="validate a rules file and exit")
     rules.add_argument("file")
     return parser
@@ -49,6 +54,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     if args.command == "create-table":
+        import os
+
+        if not (os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")) and not args.aws:
+            print(
+                "create-table: no AWS_ENDPOINT_URL_DYNAMODB set; refusing to create a table in AWS itself "
+                "(the data layer creates it there). Pass --aws to do it anyway.",
+                file=sys.stderr,
+            )
+            return 2
         from botocore.exceptions import BotoCoreError, ClientError
 
         from limiter_service.stores.dynamodb import create_table

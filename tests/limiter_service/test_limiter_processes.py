@@ -47,6 +47,18 @@ def test_create_table_command_is_idempotent(dynalite: LocalServer) -> None:
     assert desc["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
 
 
+def test_create_table_refuses_real_aws_without_an_endpoint() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "limiter_service", "create-table"],
+        cwd=REPO,
+        env=service_env(LIMITER_TABLE="never-created"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "refusing to create a table in AWS" in proc.stderr
+
+
 RACE_RULES = f"""
 rules:
   - name: exact
