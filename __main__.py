@@ -138,6 +138,7 @@ for region in cfg.regions:
             microservices=cfg.microservices,
             image_platforms=platforms_for_instance_types([t for g in cfg.node_groups for t in g.instance_types]),
             health_check_paths=(edge.health_check_path,),
+            api_stage_path_prefix=edge.api_stage_path_prefix,
             tags=tags,
         ),
         opts=pulumi.ResourceOptions(providers={"aws": provider, "kubernetes": eks.k8s_provider}),

@@ -166,6 +166,9 @@ class MeshArgs:
     with 200, and no gateway asks the limiter about them."""
     gateway_scaling: GatewayScaling = field(default_factory=GatewayScaling)
     """Replica bounds of each ingress gateway."""
+    api_stage_path_prefix: str | None = None
+    """The segment API Gateway puts before every path on the API entry (its stage, e.g. "/apigw"): the API
+    gateway's routes strip it, and the limiter matches rules on the path without it."""
 
 
 class Mesh(pulumi.ComponentResource):
@@ -440,6 +443,11 @@ class Mesh(pulumi.ComponentResource):
                 {"name": "LIMITER_TABLE", "value": args.counters_table_name},
                 {"name": "AWS_REGION", "value": args.region},
                 {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
+                *(
+                    [{"name": "LIMITER_STRIP_PATH_PREFIXES", "value": json.dumps([args.api_stage_path_prefix])}]
+                    if args.api_stage_path_prefix
+                    else []
+                ),
             ],
             # Readiness reports whether this replica can decide; liveness only whether the process serves.
             "readinessProbe": {
@@ -640,6 +648,14 @@ class Mesh(pulumi.ComponentResource):
         self._network_policy(
             suffix, service.name, APPS_NAMESPACE, labels, service.port, [INGRESS_NAMESPACE, APPS_NAMESPACE], ns_dep
         )
+        destination = [
+            {
+                "destination": {
+                    "host": f"{service.name}.{APPS_NAMESPACE}.svc.cluster.local",
+                    "port": {"number": service.port},
+                }
+            }
+        ]
         k8s.apiextensions.CustomResource(
             f"{self._name}-{suffix}-route",
             api_version="networking.istio.io/v1",
@@ -649,22 +665,43 @@ class Mesh(pulumi.ComponentResource):
                 "hosts": ["*"],
                 "gateways": [f"{INGRESS_NAMESPACE}/{kind}" for kind in gateway_kinds],
                 "http": [
-                    {
-                        "name": service.name,
-                        "match": route_matches(service.path_prefix),
-                        "route": [
-                            {
-                                "destination": {
-                                    "host": f"{service.name}.{APPS_NAMESPACE}.svc.cluster.local",
-                                    "port": {"number": service.port},
-                                }
-                            }
-                        ],
-                    }
+                    *self._staged_routes(service, destination, gateway_kinds),
+                    {"name": service.name, "match": route_matches(service.path_prefix), "route": destination},
                 ],
             },
             opts=self._opts(depends_on=[istiod, *ns_dep]),
         )
+
+    def _staged_routes(self, service: Microservice, destination: list[dict], gateway_kinds: list[str]) -> list[dict]:
+        """On the API gateway only: /<stage>/orders[/...] goes to the orders service as /orders[/...].
+
+        API Gateway's private integrations may put the stage before the path; both forms are routed, so the
+        service sees its own paths either way (ARCHITECTURE 2a).
+        """
+        stage = self._args.api_stage_path_prefix
+        if not stage or "api" not in gateway_kinds:
+            return []
+        api_gateway = f"{INGRESS_NAMESPACE}/api"
+        base = service.path_prefix.rstrip("/")
+        routes = [
+            {
+                "name": f"{service.name}-api-stage",
+                "match": [{"uri": {"prefix": f"{stage}{base}/"}, "gateways": [api_gateway]}],
+                "rewrite": {"uri": f"{base}/"},
+                "route": destination,
+            }
+        ]
+        if base:
+            routes.insert(
+                0,
+                {
+                    "name": f"{service.name}-api-stage-exact",
+                    "match": [{"uri": {"exact": f"{stage}{base}"}, "gateways": [api_gateway]}],
+                    "rewrite": {"uri": base},
+                    "route": destination,
+                },
+            )
+        return routes
 
     # -- workload building blocks ---------------------------------------------------------------------
     def _deployment(
@@ -1153,5 +1190,14 @@ def _validate(args: MeshArgs) -> None:
     for path in args.health_check_paths:
         if not path.startswith("/"):
             raise ValueError(f"MeshArgs.health_check_paths has {path!r}; each must start with '/'.")
+    stage = args.api_stage_path_prefix
+    if stage is not None:
+        if not re.match(r"^/[A-Za-z0-9_-]+$", stage):
+            raise ValueError(f"MeshArgs.api_stage_path_prefix must be one path segment like '/apigw', not {stage!r}.")
+        clash = [m.name for m in args.microservices if (m.path_prefix.rstrip("/") + "/").startswith(stage + "/")]
+        if clash:
+            raise ValueError(
+                f"MeshArgs.microservices {clash} route under {stage!r}, the API stage segment the API gateway strips."
+            )
     if not args.image_platforms or any(p not in ("linux/amd64", "linux/arm64") for p in args.image_platforms):
         raise ValueError("MeshArgs.image_platforms must list linux/amd64 and/or linux/arm64.")

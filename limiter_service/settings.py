@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,19 @@ class Settings(BaseSettings):
     memory_max_keys: int = Field(default=1_000_000, ge=100, description="counters kept by the memory store")
     health_interval_s: float = Field(default=5.0, gt=0, le=300, description="store reachability probe period")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
+    strip_path_prefixes: tuple[str, ...] = Field(
+        default=(),
+        description="path segments removed from the front of an original path before rules match, as a JSON "
+        'list (e.g. ["/apigw"]: the stage segment API Gateway private integrations put before the path)',
+    )
+
+    @field_validator("strip_path_prefixes")
+    @classmethod
+    def _prefixes_are_segments(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in value:
+            if not prefix.startswith("/") or prefix.endswith("/") or len(prefix) < 2:
+                raise ValueError(f"{prefix!r} must be a path segment like '/apigw'")
+        return value
 
 
 @lru_cache

@@ -30,7 +30,7 @@ async def authz(request: Request) -> Response:
     path = raw_path.decode("latin-1")[len(PREFIX) :] or "/"
     if not path.startswith("/"):
         path = "/" + path
-    path = path.split("?", 1)[0]
+    path = strip_prefix(path.split("?", 1)[0], request.app.state.settings.strip_path_prefixes)
     headers = request.headers
     host = headers.get("host", "")
     client_ip = headers.get("x-envoy-external-address")
@@ -47,6 +47,16 @@ async def authz(request: Request) -> Response:
         "retry_after": int(out["Retry-After"]),
     }
     return Response(json.dumps(body), status_code=429, media_type="application/json", headers=out)
+
+
+def strip_prefix(path: str, prefixes: tuple[str, ...]) -> str:
+    """Remove the first configured prefix that stands as a whole leading segment: /apigw/x -> /x, never /apigwx."""
+    for prefix in prefixes:
+        if path == prefix:
+            return "/"
+        if path.startswith(prefix + "/"):
+            return path[len(prefix) :]
+    return path
 
 
 class _AnyMethod:

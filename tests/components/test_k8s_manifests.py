@@ -232,9 +232,11 @@ CRD_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
                                     "headers": {"type": "object"},
                                     "name": _STR,
                                     "port": {"type": "integer"},
+                                    "gateways": _STRS,
                                 }
                             ),
                         },
+                        "rewrite": _obj({"uri": _STR, "authority": _STR}),
                         "route": {
                             "type": "array",
                             "minItems": 1,

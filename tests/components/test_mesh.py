@@ -457,6 +457,14 @@ def test_valid_args_pass():
         ({"rate_limit_rules": []}, "rate_limit_rules"),
         ({"image_platforms": ("linux/s390x",)}, "image_platforms"),
         ({"microservices": [Microservice("limiter", "i", 80, "/x", 1, 2, "1", "1Mi", 70)]}, "microservices"),
+        ({"api_stage_path_prefix": "apigw"}, "api_stage_path_prefix"),
+        (
+            {
+                "api_stage_path_prefix": "/apigw",
+                "microservices": [Microservice("x", "i", 80, "/apigw/x", 1, 2, "1", "1Mi", 70)],
+            },
+            "microservices",
+        ),
     ],
 )
 def test_invalid_args_fail_naming_the_input(changes, named):
@@ -472,10 +480,7 @@ def test_invalid_rules_fail_with_the_limiters_message():
 # -- the real program --------------------------------------------------------------------------------------------
 @pytest.fixture(params=["dev", "prod"])
 def main_stack(request) -> RecordedStack:
-    stack = request.getfixturevalue(f"{request.param}_stack")
-    if not stack.of_type("ratelimited:index:Mesh"):
-        pytest.skip("the mesh is not wired into __main__.py yet")
-    return stack
+    return request.getfixturevalue(f"{request.param}_stack")
 
 
 def test_main_wires_a_mesh_per_region_with_its_edges_target_groups(main_stack):
@@ -528,3 +533,28 @@ def test_main_deploys_every_microservice_with_its_route_in_every_region(main_sta
                 if r["inputs"]["metadata"]["namespace"] == "apps"
             }
             assert names == {s["name"] for s in services}, (mesh["name"], kind)
+
+
+def test_main_api_gateway_strips_the_stage_segment_before_routing_and_limiting(main_stack):
+    stage = "/apigw"
+    for mesh in main_stack.of_type("ratelimited:index:Mesh"):
+        for svc in _config(main_stack, "microservices"):
+            route = next(
+                r["inputs"]["spec"]
+                for r in main_stack.of_type("kubernetes:networking.istio.io/v1:VirtualService", under=mesh["name"])
+                if r["inputs"]["metadata"]["name"] == svc["name"]
+            )
+            base = svc["pathPrefix"].rstrip("/")
+            staged = [h for h in route["http"] if h["name"].startswith(f"{svc['name']}-api-stage")]
+            assert [(h["match"], h["rewrite"]) for h in staged] == [
+                ([{"uri": {"exact": f"{stage}{base}"}, "gateways": ["istio-ingress/api"]}], {"uri": base}),
+                ([{"uri": {"prefix": f"{stage}{base}/"}, "gateways": ["istio-ingress/api"]}], {"uri": f"{base}/"}),
+            ]
+            assert route["http"][-1]["match"] == [{"uri": {"exact": base}}, {"uri": {"prefix": f"{base}/"}}]
+        limiter = next(
+            r
+            for r in main_stack.of_type(DEPLOYMENT, under=mesh["name"])
+            if r["inputs"]["metadata"]["name"] == "limiter"
+        )
+        env = {e["name"]: e["value"] for e in limiter["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert json.loads(env["LIMITER_STRIP_PATH_PREFIXES"]) == [stage]

@@ -50,11 +50,13 @@ def clock() -> FakeClock:
     return FakeClock(1_800_000_000.0 + 15)  # 15 s into a 60 s window
 
 
-def build(tmp_path: Path, rules: str = RULES, **kwargs: Any) -> FastAPI:
+def build(tmp_path: Path, rules: str = RULES, strip: tuple[str, ...] = (), **kwargs: Any) -> FastAPI:
     path = tmp_path / "rules.yaml"
     path.write_text(rules)
     app = create_app(**kwargs)
-    app.dependency_overrides[get_settings] = lambda: Settings(rules_file=path, store="memory")
+    app.dependency_overrides[get_settings] = lambda: Settings(
+        rules_file=path, store="memory", strip_path_prefixes=strip
+    )
     return app
 
 
@@ -236,3 +238,19 @@ def test_readiness_with_the_store_down_depends_on_failure_modes(tmp_path: Path) 
         assert denied.status_code == 429 and denied.headers["Retry-After"] == "1"
     with TestClient(build(tmp_path, "rules: []\n")) as c:
         assert c.get("/readyz").status_code == 503  # no rules loaded
+
+
+def test_authz_matches_rules_on_the_path_without_the_api_gateway_stage(tmp_path: Path, clock: FakeClock) -> None:
+    with TestClient(build(tmp_path, strip=("/apigw",), clock=clock), raise_server_exceptions=False) as c:
+        assert authz(c, "GET", "/apigw/api/items", x_api_key="k").status_code == 200
+        assert authz(c, "GET", "/api/items", x_api_key="k").status_code == 200
+        denied = authz(c, "GET", "/apigw/api/items?q=1", x_api_key="k")
+        assert denied.status_code == 429 and denied.json()["rules"] == ["per-key"]
+        # a segment that merely starts like the prefix is not stripped, so /api/ rules do not match it
+        other = authz(c, "GET", "/apigwx/api/items", x_api_key="k", x_envoy_external_address="192.0.2.77")
+        assert other.status_code == 200 and '"per-key"' not in other.headers.get("RateLimit-Policy", "")
+
+
+def test_strip_prefixes_must_be_path_segments() -> None:
+    with pytest.raises(ValueError, match="must be a path segment"):
+        Settings(strip_path_prefixes=("apigw/",))
