@@ -36,6 +36,22 @@ def test_pulumi_yaml_declares_every_key_with_description_and_default():
             assert key in stack_config._STRING_KEYS, f"{key} is a string in Pulumi.yaml but read as JSON"
 
 
+_PY_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+
+
+def test_declarations_follow_the_pulumi_project_schema():
+    """What the CLI checks when it loads Pulumi.yaml: known attributes only; arrays name their items; a typed
+    default has its type (untyped declarations, for object values, carry only description and default)."""
+    for key, decl in stack_files.project()["config"].items():
+        assert set(decl) <= {"type", "items", "description", "secret", "default"}, key
+        if "type" not in decl:
+            continue
+        assert isinstance(decl["default"], _PY_TYPES[decl["type"]]), key
+        if decl["type"] == "array":
+            item_type = _PY_TYPES[decl["items"]["type"]]
+            assert all(isinstance(v, item_type) for v in decl["default"]), key
+
+
 def test_project_defaults_alone_are_a_valid_stack():
     raw = stack_files.merged_config("dev")
     defaults = {k: d["default"] for k, d in stack_files.project()["config"].items()}
