@@ -22,6 +22,18 @@ from components.mesh import (
     MeshArgs,
     platforms_for_instance_types,
 )
+from components.observability import (
+    AlarmTopic,
+    AlarmTopicArgs,
+    GlobalObservability,
+    GlobalObservabilityArgs,
+    PrometheusCollection,
+    RegionalObservability,
+    RegionalObservabilityArgs,
+    RegionView,
+    WatchedApiStage,
+    WatchedTable,
+)
 
 cfg = stack_config.load()
 
@@ -41,6 +53,9 @@ zone_id = (
     ).zone_id
 )
 regional_edges: list[RegionalEdge] = []
+# Observability: one alarm topic per region that has alarms (an alarm notifies a topic in its own region).
+alarm_topics: dict[str, AlarmTopic] = {}
+region_views: list[RegionView] = []
 
 regional_exports: dict[str, dict[str, pulumi.Output]] = {}
 kubeconfigs: dict[str, pulumi.Output[str]] = {}
@@ -49,6 +64,17 @@ for region in cfg.regions:
     tags = cfg.tags_for(region)
     provider = aws.Provider(f"aws-{region}", region=region, default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
     aws_opts = pulumi.ResourceOptions(providers={"aws": provider})
+    if cfg.observability_enabled:
+        alarm_topics[region] = AlarmTopic(
+            f"{region}-alarms",
+            AlarmTopicArgs(
+                region=region,
+                emails=cfg.alarm_emails,
+                existing_topic_arn=cfg.alarm_topic_arns.get(region),
+                tags=tags,
+            ),
+            opts=aws_opts,
+        )
 
     eks = EksCluster(
         f"{region}-eks",
@@ -99,6 +125,8 @@ for region in cfg.regions:
                 consumers=cfg.api_consumers,
                 api_key_values=api_key_values,
                 manage_account_logging_role=cfg.api_gateway_account_logging_role,
+                alarm_topic_arn=alarm_topics[region].topic_arn if cfg.observability_enabled else None,
+                alarm_runbook_url=f"{cfg.runbook_url}#api-nlb-unhealthy" if cfg.observability_enabled else "",
             )
             if cfg.api_gateway_enabled
             else None,
@@ -145,6 +173,58 @@ for region in cfg.regions:
     )
     # </mesh>
 
+    # <observability-regional>
+    if cfg.observability_enabled:
+        tables = (
+            WatchedTable("counters", data.counters_table_name),
+            *(
+                WatchedTable(spec.name, data.app_table_names[spec.name], tuple(data.app_table_gsi_names[spec.name]))
+                for spec in cfg.app_tables
+            ),
+        )
+        api_stage = (
+            WatchedApiStage(api_name=edge.api_name, stage_name=edge.api_stage_name)
+            if edge.api_name is not None and edge.api_stage_name is not None
+            else None
+        )
+        observability = RegionalObservability(
+            f"{region}-obs",
+            RegionalObservabilityArgs(
+                region=region,
+                topic_arn=alarm_topics[region].topic_arn,
+                tables=tables,
+                alb_arn_suffix=edge.alb_arn_suffix,
+                web_target_group_arn_suffix=edge.web_target_group_arn_suffix,
+                web_acl_metric_name=edge.web_acl_metric_name,
+                api_stage=api_stage,
+                prometheus=PrometheusCollection(
+                    cluster_arn=eks.cluster_arn,
+                    subnet_ids=eks.private_subnet_ids,
+                    security_group_ids=[eks.cluster_security_group_id],
+                    ext_authz_timeout_ms=cfg.ext_authz_timeout_ms,
+                ),
+                thresholds=cfg.alarm_thresholds,
+                runbook_url=cfg.runbook_url,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(providers={"aws": provider, "kubernetes": eks.k8s_provider}),
+        )
+        health_checks = {"origin": edge.origin_health_check_id}
+        if edge.api_health_check_id is not None:
+            health_checks["api"] = edge.api_health_check_id
+        region_views.append(
+            RegionView(
+                region=region,
+                tables=tables,
+                alb_arn_suffix=edge.alb_arn_suffix,
+                web_acl_metric_name=edge.web_acl_metric_name,
+                api_stage=api_stage,
+                health_check_ids=health_checks,
+                workspace_id=observability.workspace_id,
+            )
+        )
+    # </observability-regional>
+
     kubeconfigs[region] = eks.kubeconfig
     regional_exports[region] = {
         "clusterName": eks.cluster_name,
@@ -179,6 +259,37 @@ if global_edge.distribution_domain is not None:
 if api_key_values:
     pulumi.export("apiKeys", pulumi.Output.secret(api_key_values))
 # </edge-global>
+
+# <observability-global>
+if cfg.observability_enabled:
+    if "us-east-1" not in alarm_topics:
+        alarm_topics["us-east-1"] = AlarmTopic(
+            "global-alarms",
+            AlarmTopicArgs(
+                region="us-east-1",
+                emails=cfg.alarm_emails,
+                existing_topic_arn=cfg.alarm_topic_arns.get("us-east-1"),
+                tags=cfg.tags_for(),
+            ),
+            opts=pulumi.ResourceOptions(providers={"aws": global_provider}),
+        )
+    global_observability = GlobalObservability(
+        "global-obs",
+        GlobalObservabilityArgs(
+            topic_arn=alarm_topics["us-east-1"].topic_arn,
+            dashboard_name=f"{cfg.project}-{cfg.stack}",
+            regions=tuple(region_views),
+            cloudfront_distribution_id=global_edge.distribution_id,
+            cloudfront_acl_metric_name=global_edge.cloudfront_acl_metric_name,
+            thresholds=cfg.alarm_thresholds,
+            runbook_url=cfg.runbook_url,
+            tags=cfg.tags_for(),
+        ),
+        opts=pulumi.ResourceOptions(providers={"aws": global_provider}),
+    )
+    pulumi.export("dashboard", global_observability.dashboard_name)
+    pulumi.export("alarmTopics", {region: topic.topic_arn for region, topic in alarm_topics.items()})
+# </observability-global>
 
 pulumi.export("regions", list(cfg.regions))
 pulumi.export("regional", regional_exports)

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 
 from components.api_gateway import API_STAGE_NAME
+from components.observability import DEFAULT_RUNBOOK_URL, AlarmThresholds, validate_thresholds
 from components.specs import (
     ApiConsumer,
     AppTable,
@@ -78,6 +79,11 @@ class StackConfig:
     microservices: tuple[Microservice, ...]
     rate_limit_rules: tuple[Mapping[str, Any], ...]
     tags: Mapping[str, str] = field(default_factory=dict)
+    observability_enabled: bool = True
+    alarm_emails: tuple[str, ...] = ()
+    alarm_topic_arns: Mapping[str, str] = field(default_factory=dict)
+    alarm_thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
+    runbook_url: str = DEFAULT_RUNBOOK_URL
 
     def tags_for(self, region: str | None = None) -> dict[str, str]:
         """The tags every AWS resource of this stack carries."""
@@ -97,7 +103,8 @@ CONFIG_KEYS = (
     "apiThrottleRateLimit", "apiThrottleBurstLimit", "wafRateLimit", "deletionProtection", "dynamodbBillingMode",
     "dynamodbMinCapacity", "dynamodbMaxCapacity", "dynamodbTargetUtilization", "limiterMinReplicas",
     "limiterMaxReplicas", "extAuthzFailOpen", "extAuthzTimeoutMs", "nodeGroups", "microservices",
-    "rateLimitRules", "appTables", "apiConsumers", "tags",
+    "rateLimitRules", "appTables", "apiConsumers", "tags", "observabilityEnabled", "alarmEmails", "alarmTopicArns",
+    "alarmThresholds", "runbookUrl",
 )  # fmt: skip
 
 
@@ -115,6 +122,7 @@ _STRING_KEYS = frozenset(
         "istioChartVersion",
         "cloudfrontPriceClass",
         "dynamodbBillingMode",
+        "runbookUrl",
     }
 )
 
@@ -141,7 +149,10 @@ def _expected(key: str) -> str:
     return "JSON/YAML list or object" if key in _STRUCTURED_KEYS else "number, boolean or list"
 
 
-_STRUCTURED_KEYS = frozenset({"nodeGroups", "microservices", "rateLimitRules", "appTables", "apiConsumers", "tags"})
+_STRUCTURED_KEYS = frozenset(
+    {"nodeGroups", "microservices", "rateLimitRules", "appTables", "apiConsumers", "tags", "alarmTopicArns",
+     "alarmThresholds"}
+)  # fmt: skip
 
 
 def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> StackConfig:
@@ -232,6 +243,13 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
         microservices=tuple(_microservices(r.list_of_objects("microservices"))),
         rate_limit_rules=tuple(_rate_limit_rules(r.list_of_objects("rateLimitRules", min_items=1))),
         tags=_tags(r.get("tags")),
+        observability_enabled=r.bool("observabilityEnabled"),
+        alarm_emails=tuple(
+            r.str_list("alarmEmails", pattern=re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), what="an e-mail address")
+        ),
+        alarm_topic_arns=_alarm_topic_arns(r, regions),
+        alarm_thresholds=_alarm_thresholds(r.get("alarmThresholds")),
+        runbook_url=r.str("runbookUrl"),
     )
 
 
@@ -540,3 +558,66 @@ def _tags(value: Any) -> dict[str, str]:
         if k.lower().startswith("aws:"):
             raise ConfigError(f"Config key 'tags' has {k!r}; the 'aws:' prefix is reserved by AWS.")
     return dict(value)
+
+
+def _alarm_topic_arns(r: _Reader, regions: Sequence[str]) -> dict[str, str]:
+    """Existing SNS topics per region, instead of the stack's own; every alarm region needs one, or none is given."""
+    value = r.get("alarmTopicArns")
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"Config key 'alarmTopicArns' must be an object {{region: topic ARN}}, not {_typename(value)}."
+        )
+    if not value:
+        return {}
+    if r.get("alarmEmails"):
+        raise ConfigError("Config keys 'alarmEmails' and 'alarmTopicArns' exclude each other: subscribe the emails to "
+                          "your own topics, or leave 'alarmTopicArns' empty.")  # fmt: skip
+    needed = tuple(dict.fromkeys((*regions, "us-east-1")))
+    missing = [region for region in needed if region not in value]
+    extra = sorted(set(value) - set(needed))
+    if missing or extra:
+        raise ConfigError(
+            f"Config key 'alarmTopicArns' must name a topic for exactly the regions {', '.join(needed)} (the stack's "
+            f"and us-east-1 for Route 53 health checks); missing: {', '.join(missing) or 'none'}, "
+            f"extra: {', '.join(extra) or 'none'}."
+        )
+    for region, arn in value.items():
+        match = re.match(r"^arn:aws[a-z-]*:sns:([a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}$", str(arn))
+        if not match or match.group(1) != region:
+            raise ConfigError(
+                f"Config key 'alarmTopicArns' has {region}: {arn!r}; expected an SNS topic ARN in {region} (alarms "
+                "notify a topic in their own region)."
+            )
+    return dict(value)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _alarm_thresholds(value: Any) -> AlarmThresholds:
+    """Overrides of AlarmThresholds' defaults, keyed by camelCase field name."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"Config key 'alarmThresholds' must be an object, not {_typename(value)}.")
+    defaults = AlarmThresholds()
+    allowed = {_camel(f): f for f in AlarmThresholds.__dataclass_fields__}
+    overrides: dict[str, Any] = {}
+    for key, raw in value.items():
+        if key not in allowed:
+            raise ConfigError(
+                f"Config key 'alarmThresholds' has unknown field {key!r}; allowed: {', '.join(sorted(allowed))}."
+            )
+        field_name = allowed[key]
+        if isinstance(getattr(defaults, field_name), float):
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                raise ConfigError(f"Config key 'alarmThresholds' field '{key}' must be a number, not {raw!r}.")
+            overrides[field_name] = float(raw)
+        else:
+            overrides[field_name] = _int(raw, f"Config key 'alarmThresholds' field '{key}'", 0, 1_000_000_000)
+    thresholds = AlarmThresholds(**overrides)
+    try:
+        validate_thresholds("Config key 'alarmThresholds'", thresholds)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return thresholds

@@ -102,6 +102,10 @@ class ApiGatewaySettings:
     """Retention of the stage's access log group."""
     manage_account_logging_role: bool = True
     """Set the account/region-wide API Gateway CloudWatch role (needed once per account and region)."""
+    alarm_topic_arn: pulumi.Input[str] | None = None
+    """SNS topic the NLB healthy-hosts alarm notifies on ALARM and OK (the observability layer's); None: silent."""
+    alarm_runbook_url: str = ""
+    """Runbook section for the NLB healthy-hosts alarm, added to its description when set."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,10 @@ class ApiGateway(pulumi.ComponentResource):
     stage_path_prefix: str
     regional_domain: pulumi.Output[str]
     regional_zone_id: pulumi.Output[str]
+    rest_api_name: pulumi.Output[str]
+    stage_name: pulumi.Output[str]
+    health_check_id: pulumi.Output[str]
+    targets_alarm_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: ApiGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ratelimited:index:ApiGateway", name, None, opts)
@@ -170,7 +178,7 @@ class ApiGateway(pulumi.ComponentResource):
         nlb, target_group, nlb_sg, link = self._create_network()
         rest_api, stage = self._create_api(nlb, link)
         self._create_consumers(rest_api, stage)
-        health_check = self._create_health_check(nlb, target_group)
+        health_check, targets_alarm = self._create_health_check(nlb, target_group)
         domain = self._create_domain(rest_api, stage, health_check)
 
         aws.wafv2.WebAclAssociation(
@@ -186,6 +194,10 @@ class ApiGateway(pulumi.ComponentResource):
         self.stage_arn = stage.arn
         self.regional_domain = domain.regional_domain_name
         self.regional_zone_id = domain.regional_zone_id
+        self.rest_api_name = rest_api.name
+        self.stage_name = stage.stage_name
+        self.health_check_id = health_check.id
+        self.targets_alarm_arn = targets_alarm.arn
         self.register_outputs(
             {
                 "targetGroupArn": self.target_group_arn,
@@ -312,6 +324,9 @@ class ApiGateway(pulumi.ComponentResource):
 
         rest_api = aws.apigateway.RestApi(
             f"{name}-api",
+            # The API's name is the ApiName dimension of its CloudWatch metrics: unique per project and
+            # stack, so that two stacks in one account and region never share an alarm's metric.
+            name=f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}",
             description=f"API entry of {name}: every path goes through the mesh's API ingress gateway",
             endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
             # Clients use api.<domain>; the execute-api URL would be a second, unmapped door.
@@ -480,7 +495,7 @@ class ApiGateway(pulumi.ComponentResource):
     # -- the region's health for the api.<domain> latency set ----------------------------------
     def _create_health_check(
         self, nlb: aws.lb.LoadBalancer, target_group: aws.lb.TargetGroup
-    ) -> aws.route53.HealthCheck:
+    ) -> tuple[aws.route53.HealthCheck, aws.cloudwatch.MetricAlarm]:
         """Healthy while the API ingress gateway has a healthy pod behind the NLB (a CloudWatch alarm).
 
         An HTTPS check cannot judge one region here: `api.<domain>` resolves to whichever region is
@@ -492,7 +507,8 @@ class ApiGateway(pulumi.ComponentResource):
         name, args = self._name, self._args
         alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-api-targets-unhealthy",
-            alarm_description=f"No healthy API ingress gateway pod behind the internal NLB of {name}",
+            alarm_description=f"No healthy API ingress gateway pod behind the internal NLB of {name}"
+            + (f". Runbook: {args.settings.alarm_runbook_url}" if args.settings.alarm_runbook_url else ""),
             namespace="AWS/NetworkELB",
             metric_name="HealthyHostCount",
             dimensions={"TargetGroup": target_group.arn_suffix, "LoadBalancer": nlb.arn_suffix},
@@ -502,10 +518,13 @@ class ApiGateway(pulumi.ComponentResource):
             threshold=1,
             comparison_operator="LessThanThreshold",
             treat_missing_data="breaching",
+            # The observability layer reuses this alarm for the NLB's unhealthy hosts: it notifies too.
+            alarm_actions=[args.settings.alarm_topic_arn] if args.settings.alarm_topic_arn else None,
+            ok_actions=[args.settings.alarm_topic_arn] if args.settings.alarm_topic_arn else None,
             tags=self._tags,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return aws.route53.HealthCheck(
+        health_check = aws.route53.HealthCheck(
             f"{name}-api-health",
             type="CLOUDWATCH_METRIC",
             cloudwatch_alarm_name=alarm.name,
@@ -514,6 +533,7 @@ class ApiGateway(pulumi.ComponentResource):
             tags={**self._tags, "Name": f"api.{args.domain} {args.region}"},
             opts=pulumi.ResourceOptions(parent=self),
         )
+        return health_check, alarm
 
     # -- api.<domain>: custom domain, base path mapping, latency record -------------------------
     def _create_domain(

@@ -54,6 +54,7 @@ class Data(pulumi.ComponentResource):
     counters_table_arn: pulumi.Output[str]
     app_table_names: dict[str, pulumi.Output[str]]
     app_table_arns: dict[str, pulumi.Output[str]]
+    app_table_gsi_names: dict[str, list[pulumi.Output[str]]]
     kms_key_arn: pulumi.Output[str]
     limiter_policy_json: pulumi.Output[str]
 
@@ -95,6 +96,8 @@ class Data(pulumi.ComponentResource):
 
         self.app_table_names = {}
         self.app_table_arns = {}
+        # GSI names read back from each table's outputs, so that alarms on an index depend on its table.
+        self.app_table_gsi_names = {}
         for spec in args.app_tables:
             table = self._create_table(
                 f"app-{spec.name}",
@@ -108,6 +111,9 @@ class Data(pulumi.ComponentResource):
             )
             self.app_table_names[spec.name] = table.name
             self.app_table_arns[spec.name] = table.arn
+            self.app_table_gsi_names[spec.name] = [
+                table.global_secondary_indexes.apply(lambda gsis, n=g.name: _gsi_name(gsis, n)) for g in spec.gsis
+            ]
 
         self.limiter_policy_json = limiter_policy_document(counters.arn, key.arn, args.region)
 
@@ -243,6 +249,14 @@ def limiter_policy_document(
             }
         )
     )
+
+
+def _gsi_name(gsis: list | None, name: str) -> str:
+    """The index `name` as the table reports it (the provider keeps GSIs as a set: order is not kept)."""
+    for gsi in gsis or []:
+        if gsi.name == name:
+            return gsi.name
+    raise ValueError(f"The table reports no global secondary index named {name!r}.")
 
 
 def _validate(args: DataArgs) -> None:

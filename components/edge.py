@@ -160,6 +160,14 @@ class RegionalEdge(pulumi.ComponentResource):
     web_acl_arn: pulumi.Output[str]
     api_regional_domain: pulumi.Output[str] | None
     api_regional_zone_id: pulumi.Output[str] | None
+    alb_arn_suffix: pulumi.Output[str]
+    web_target_group_arn_suffix: pulumi.Output[str]
+    web_acl_metric_name: pulumi.Output[str]
+    origin_health_check_id: pulumi.Output[str]
+    api_name: pulumi.Output[str] | None
+    api_stage_name: pulumi.Output[str] | None
+    api_health_check_id: pulumi.Output[str] | None
+    api_targets_alarm_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: RegionalEdgeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ratelimited:index:RegionalEdge", name, None, opts)
@@ -210,7 +218,7 @@ class RegionalEdge(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         target_group = self._create_listeners(alb)
-        self._create_dns(alb)
+        origin_health_check = self._create_dns(alb)
 
         api = None
         if args.api_gateway is not None:
@@ -243,6 +251,15 @@ class RegionalEdge(pulumi.ComponentResource):
         self.api_stage_path_prefix = api.stage_path_prefix if api else None
         self.api_regional_domain = api.regional_domain if api else None
         self.api_regional_zone_id = api.regional_zone_id if api else None
+        # What the observability layer binds its alarms and dashboard to (CloudWatch dimensions).
+        self.alb_arn_suffix = alb.arn_suffix
+        self.web_target_group_arn_suffix = target_group.arn_suffix
+        self.web_acl_metric_name = acl_metric_name(acl)
+        self.origin_health_check_id = origin_health_check.id
+        self.api_name = api.rest_api_name if api else None
+        self.api_stage_name = api.stage_name if api else None
+        self.api_health_check_id = api.health_check_id if api else None
+        self.api_targets_alarm_arn = api.targets_alarm_arn if api else None
         self.register_outputs(
             {
                 "albArn": self.alb_arn,
@@ -525,7 +542,7 @@ class RegionalEdge(pulumi.ComponentResource):
         return target_group
 
     # -- Route 53: this region's member of the origin.<domain> latency set ----------------------
-    def _create_dns(self, alb: aws.lb.LoadBalancer) -> None:
+    def _create_dns(self, alb: aws.lb.LoadBalancer) -> aws.route53.HealthCheck:
         name, args, tags = self._name, self._args, self._tags
         origin_name = f"origin.{args.domain}"
         health_check = aws.route53.HealthCheck(
@@ -551,6 +568,7 @@ class RegionalEdge(pulumi.ComponentResource):
             aliases=[aws.route53.RecordAliasArgs(name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True)],
             opts=pulumi.ResourceOptions(parent=self),
         )
+        return health_check
 
 
 def _validate_regional(args: RegionalEdgeArgs) -> None:
@@ -603,6 +621,7 @@ class GlobalEdge(pulumi.ComponentResource):
 
     distribution_domain: pulumi.Output[str] | None
     distribution_id: pulumi.Output[str] | None
+    cloudfront_acl_metric_name: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: GlobalEdgeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ratelimited:index:GlobalEdge", name, None, opts)
@@ -611,6 +630,7 @@ class GlobalEdge(pulumi.ComponentResource):
         self._args = args
         self._tags = dict(args.tags)
 
+        self.cloudfront_acl_metric_name = None
         if args.cloudfront_enabled:
             distribution = self._create_cloudfront()
             self.distribution_domain = distribution.domain_name
@@ -649,6 +669,7 @@ class GlobalEdge(pulumi.ComponentResource):
             tags=tags,
             parent=self,
         )
+        self.cloudfront_acl_metric_name = acl_metric_name(acl)
         cert_arn = validated_certificate(
             f"{name}-cloudfront",
             domain=args.domain,
@@ -764,6 +785,11 @@ _MANAGED_RULE_GROUPS = (
     (40, "AWSManagedRulesKnownBadInputsRuleSet"),
 )
 _RATE_RULE_PRIORITY = 20
+
+
+def acl_metric_name(acl: aws.wafv2.WebAcl) -> pulumi.Output[str]:
+    """The web ACL's CloudWatch metric name (the `WebACL` dimension of AWS/WAFV2), read from its outputs."""
+    return acl.visibility_config.apply(lambda v: v.metric_name)
 
 
 def web_acl(

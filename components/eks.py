@@ -225,6 +225,7 @@ class EksCluster(pulumi.ComponentResource):
         )
         cluster = self._cluster
         self.cluster_name: pulumi.Output[str] = cluster.eks_cluster.name
+        self.cluster_arn: pulumi.Output[str] = cluster.eks_cluster.arn
         self.kubernetes_version: str = args.kubernetes_version
         # The kubeconfig holds no credential (it runs `aws eks get-token`), but it names the
         # endpoint and CA of a private cluster: keep it a secret in state and outputs.

@@ -339,6 +339,50 @@ class PlatformMocks(pulumi_mocks.Mocks):
         elif typ == "aws:apigatewayv2/vpcLink:VpcLink":
             state.update(arn=f"arn:aws:apigateway:{region}::/vpclinks/{h[:6]}")
             rid = h[:6]
+        # -- observability (components/observability.py) --------------------------------------------
+        elif typ == "aws:sns/topic:Topic":
+            # sns/topic.py docstring: `arn` is "a clone of `id`"; `name` is auto-named `<logical>-<7 hex>`.
+            topic = inputs.get("name") or f"{name}-{h[:7]}"
+            state.update(name=topic, arn=arn("sns", topic), owner=ACCOUNT)
+            rid = state["arn"]
+        elif typ == "aws:sns/topicPolicy:TopicPolicy":
+            # sns/topic_policy.py docstring: the id is the topic ARN; `owner` is the topic owner's account.
+            rid = str(inputs.get("arn"))
+            state.update(owner=ACCOUNT)
+        elif typ == "aws:sns/topicSubscription:TopicSubscription":
+            # sns/topic_subscription.py: `arn` of the subscription (topic ARN + ":" + a UUID); e-mail ones stay
+            # "pending confirmation" until confirmed (SNS API Subscribe: "pending confirmation").
+            state.update(arn=f"{inputs.get('topic')}:{h}-{_digest(h, 's', n=4)}", pendingConfirmation=True)
+            rid = state["arn"]
+        elif typ == "aws:cloudwatch/dashboard:Dashboard":
+            # cloudwatch/dashboard.py: `dashboard_arn`; the id is the dashboard name. Dashboards are global
+            # (arn:aws:cloudwatch::<account>:dashboard/<name>, CloudWatch API reference PutDashboard).
+            rid = str(inputs.get("dashboardName"))
+            state.update(dashboardArn=f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{rid}")
+        elif typ == "aws:amp/workspace:Workspace":
+            # amp/workspace.py: `arn`, `prometheus_endpoint`; ids look like ws-<uuid> (AMP API CreateWorkspace).
+            rid = f"ws-{h}-{_digest(h, 'w', n=4)}-4e4e-8f8f-{_digest(h, 'ws', n=12)}"
+            state.update(
+                arn=arn("aps", f"workspace/{rid}"),
+                prometheusEndpoint=f"https://aps-workspaces.{region}.amazonaws.com/workspaces/{rid}/",
+            )
+        elif typ == "aws:amp/scraper:Scraper":
+            # amp/scraper.py: `arn`, `role_arn`, `status`; ids look like s-<uuid> (AMP API ScraperDescription);
+            # the role is the service-linked AWSServiceRoleForAmazonPrometheusScraper_<id>.
+            rid = f"s-{h}-{_digest(h, 's', n=4)}-4f4f-9a9a-{_digest(h, 'sc', n=12)}"
+            state.update(
+                arn=arn("aps", f"scraper/{rid}"),
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/scraper.aps.amazonaws.com/"
+                f"AWSServiceRoleForAmazonPrometheusScraper_{h[:7]}",
+                status="ACTIVE",
+            )
+        elif typ == "aws:amp/ruleGroupNamespace:RuleGroupNamespace":
+            # amp/rule_group_namespace.py: `arn` (arn:aws:aps:<region>:<account>:rulegroupsnamespace/<ws>/<name>).
+            state.update(arn=arn("aps", f"rulegroupsnamespace/{inputs.get('workspaceId')}/{inputs.get('name')}"))
+            rid = state["arn"]
+        elif typ == "aws:amp/alertManagerDefinition:AlertManagerDefinition":
+            # amp/alert_manager_definition.py: no computed output besides the id, which is the workspace id.
+            rid = str(inputs.get("workspaceId"))
         elif typ.startswith("random:"):
             state.update(result=f"mock-{h}{_digest(h, 'r', n=24)}")
         elif typ == "eks:index:Cluster":
