@@ -5,8 +5,9 @@
 package instead and build the same analyzer from `pack_arguments()`.
 
 One module per area: `network` (WAF, load balancers, CloudFront, Route 53), `data` (DynamoDB),
-`compute` (EKS, ECR), `storage` (S3). Each module's docstring says why its policies have the
-enforcement levels they have; `props` says how unknown (preview) values are read.
+`compute` (EKS, ECR), `storage` (S3), `observability` (alarms bound to entries and tables). Each
+module's docstring says why its policies have the enforcement levels they have; `props` says how
+unknown (preview) values are read.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from . import compute, data, network, storage
+from . import compute, data, network, observability, storage
 
 PACK_NAME = "ratelimited-platform-policies"
 DESCRIPTION = "WAF before every entry, autoscaled DynamoDB, TLS, encryption and exposure checks."
@@ -23,7 +24,7 @@ DESCRIPTION = "WAF before every entry, autoscaled DynamoDB, TLS, encryption and 
 
 def all_policies() -> list[Policy]:
     """Every policy of the pack, in the order the pack reports them."""
-    return [*network.POLICIES, *data.POLICIES, *compute.POLICIES, *storage.POLICIES]
+    return [*network.POLICIES, *data.POLICIES, *compute.POLICIES, *storage.POLICIES, *observability.POLICIES]
 
 
 def pack_arguments() -> dict[str, Any]:

@@ -268,6 +268,7 @@ def build_platform(preview: bool, named_tables: bool = True) -> StackRecord:
             "accessLogs": {"bucket": Ref(bucket, "id"), "enabled": True},
         },
         edge,
+        computed={"arnSuffix": f"app/{REGION}-edge-alb/50dc6c495c0c9188"},
         provider=provider,
     )
     acl = stack.add("aws:wafv2/webAcl:WebAcl", f"{REGION}-edge-waf", {"scope": "REGIONAL"}, edge)
@@ -307,7 +308,11 @@ def build_platform(preview: bool, named_tables: bool = True) -> StackRecord:
     # API Gateway: a REGIONAL REST API whose stage has its own association, and an internal NLB.
     api = stack.component("ratelimited:index:ApiGateway", f"{REGION}-api")
     rest_api = stack.add(
-        "aws:apigateway/restApi:RestApi", f"{REGION}-api-rest", {"endpointConfiguration": {"types": "REGIONAL"}}, api
+        "aws:apigateway/restApi:RestApi",
+        f"{REGION}-api-rest",
+        {"endpointConfiguration": {"types": "REGIONAL"}},
+        api,
+        computed={"name": f"{REGION}-api-rest-1a2b3c"},
     )
     stage = stack.add(
         "aws:apigateway/stage:Stage", f"{REGION}-api-stage", {"restApi": Ref(rest_api, "id"), "stageName": "v1"}, api
@@ -330,8 +335,8 @@ def build_platform(preview: bool, named_tables: bool = True) -> StackRecord:
 
     # Data: the counters table (provisioned, autoscaled, two GSIs) and an on-demand app table.
     data = stack.component("ratelimited:index:Data", f"{REGION}-data")
-    add_autoscaled_table(stack, data, f"{REGION}-data-counters", named_tables)
-    stack.add(
+    counters = add_autoscaled_table(stack, data, f"{REGION}-data-counters", named_tables)
+    orders = stack.add(
         "aws:dynamodb/table:Table",
         f"{REGION}-data-orders",
         {
@@ -406,6 +411,31 @@ def build_platform(preview: bool, named_tables: bool = True) -> StackRecord:
         },
         edge,
     )
+
+    # Observability: at least one alarm bound (through outputs) to the ALB, each table and the stage.
+    obs = stack.component("ratelimited:index:RegionalObservability", f"{REGION}-obs")
+    alarm = "aws:cloudwatch/metricAlarm:MetricAlarm"
+    stack.add(
+        alarm,
+        f"{REGION}-obs-alb-elb-5xx",
+        {"namespace": "AWS/ApplicationELB", "metricName": "HTTPCode_ELB_5XX_Count",
+         "dimensions": {"LoadBalancer": Ref(alb, "arnSuffix")}},
+        obs,
+    )  # fmt: skip
+    for key, table in (("counters", counters), ("orders", orders)):
+        throttles = [
+            {"id": f"m{i}", "metric": {"namespace": "AWS/DynamoDB", "metricName": m,
+                                       "dimensions": {"TableName": Ref(table, "name")}}}
+            for i, m in enumerate(("ReadThrottleEvents", "WriteThrottleEvents"))
+        ]  # fmt: skip
+        stack.add(alarm, f"{REGION}-obs-ddb-{key}-throttles", {"metricQueries": throttles}, obs)
+    stack.add(
+        alarm,
+        f"{REGION}-obs-api-5xx",
+        {"namespace": "AWS/ApiGateway", "metricName": "5XXError",
+         "dimensions": {"ApiName": Ref(rest_api, "name"), "Stage": Ref(stage, "stageName")}},
+        obs,
+    )  # fmt: skip
     return stack
 
 

@@ -38,9 +38,10 @@ EXPECTED_LEVELS = {
     "ecr-immutable-tags": "mandatory",
     "ecr-scan-on-push": "advisory",
     "s3-block-public-access": "mandatory",
+    "alarm-per-resource": "advisory",
 }
 STACK_POLICIES = {"waf-before-alb", "waf-before-api-stage", "waf-before-cloudfront", "dynamodb-autoscaling"}
-STACK_POLICIES |= {"s3-block-public-access"}
+STACK_POLICIES |= {"s3-block-public-access", "alarm-per-resource"}
 
 
 def test_policies_have_the_documented_levels_kinds_and_config():

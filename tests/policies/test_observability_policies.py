@@ -1,0 +1,112 @@
+"""alarm-per-resource through the real analyzer, in preview (unknown values, property dependencies only)
+and in update (known values), from the happy-path stack of conftest.py with one thing changed per test."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.analyzer import UNKNOWN
+
+REGION = "eu-west-1"
+POLICY = "alarm-per-resource"
+ALB = f"{REGION}-edge-alb"
+COUNTERS = f"{REGION}-data-counters"
+ORDERS = f"{REGION}-data-orders"
+STAGE = f"{REGION}-api-stage"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def test_happy_path_has_an_alarm_bound_to_every_alb_table_and_stage(platform):
+    alarm = platform.get(f"{REGION}-obs-alb-elb-5xx")
+    assert alarm["property_dependencies"]["dimensions"] == [platform.get(ALB)["urn"]]
+    if platform.preview:
+        assert alarm["inputs"]["dimensions"]["LoadBalancer"] == UNKNOWN
+
+    assert platform.analyze().for_policy(POLICY) == []
+
+
+@pytest.mark.parametrize(
+    ("removed", "resource", "what"),
+    [
+        (f"{REGION}-obs-alb-elb-5xx", ALB, "internet-facing ALB"),
+        (f"{REGION}-obs-ddb-counters-throttles", COUNTERS, "DynamoDB table"),
+        (f"{REGION}-obs-ddb-orders-throttles", ORDERS, "DynamoDB table"),
+        (f"{REGION}-obs-api-5xx", STAGE, "API Gateway stage"),
+    ],
+)
+def test_a_resource_without_its_alarm_is_an_advisory_violation(platform, found, removed, resource, what):
+    platform.remove(removed)
+
+    result = platform.analyze()
+
+    [(name, message)] = found(result, POLICY)
+    assert name == resource
+    assert f"The {what} '{resource}' has no CloudWatch alarm bound to it." in message
+    [diagnostic] = result.for_policy(POLICY)
+    assert diagnostic.enforcement_level == "advisory"
+    assert diagnostic.urn == platform.get(resource)["urn"]
+
+
+def test_the_level_is_configurable_to_mandatory(platform):
+    platform.remove(f"{REGION}-obs-ddb-orders-throttles")
+
+    result = platform.analyze(policy_config={POLICY: "mandatory"})
+
+    [diagnostic] = result.for_policy(POLICY)
+    assert diagnostic.enforcement_level == "mandatory"
+    assert diagnostic.resource_name == ORDERS
+
+
+def test_an_alarm_on_another_table_does_not_count(platform, found):
+    # The orders alarm is re-pointed at the counters table: orders is unwatched.
+    counters = platform.get(COUNTERS)
+    orders_alarm = platform.get(f"{REGION}-obs-ddb-orders-throttles")
+    for query in orders_alarm["inputs"]["metricQueries"]:
+        query["metric"]["dimensions"]["TableName"] = counters["outputs"]["name"]
+    orders_alarm["outputs"] = dict(orders_alarm["inputs"])
+    orders_alarm["property_dependencies"]["metricQueries"] = [counters["urn"]]
+
+    assert [name for name, _ in found(platform.analyze(), POLICY)] == [ORDERS]
+
+
+def test_typed_names_bind_only_when_known(build, preview, found):
+    """An alarm with a typed TableName (no property dependency) matches the auto-named table only once its
+    name is known (update); in a first preview it binds to nothing."""
+    stack = build(preview, named_tables=False)
+    stack.remove(f"{REGION}-obs-ddb-counters-throttles")
+    stack.add(
+        ALARM,
+        f"{REGION}-obs-typed",
+        {"namespace": "AWS/DynamoDB", "metricName": "SystemErrors", "dimensions": {"TableName": f"{COUNTERS}-1a2b3c"}},
+    )
+
+    names = [name for name, _ in found(stack.analyze(), POLICY)]
+
+    assert names == ([COUNTERS] if preview else [])
+
+
+def test_a_typed_name_of_a_named_table_binds_in_preview_too(platform, found):
+    """A table named in the program has a known name even in preview, so a typed alarm matches it."""
+    platform.remove(f"{REGION}-obs-ddb-orders-throttles")
+    platform.add(
+        ALARM,
+        f"{REGION}-obs-typed",
+        {"namespace": "AWS/DynamoDB", "metricName": "SystemErrors", "dimensions": {"TableName": f"{REGION}-orders"}},
+    )
+
+    assert found(platform.analyze(), POLICY) == []
+
+
+def test_internal_load_balancers_need_no_alarm(platform):
+    platform.remove(f"{REGION}-obs-alb-elb-5xx")
+    platform.set_input(ALB, "internal", True)
+
+    assert platform.analyze().for_policy(POLICY) == []
+
+
+def test_exempt_resources_are_skipped(platform):
+    platform.remove(f"{REGION}-obs-api-5xx")
+
+    result = platform.analyze(policy_config={POLICY: {"exemptResources": [f"{REGION}-api-*"]}})
+
+    assert result.for_policy(POLICY) == []
