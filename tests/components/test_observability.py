@@ -1,0 +1,274 @@
+"""The observability layer under mocks: every watched resource has its alarms, bound to it through its outputs.
+
+The checks run on the whole program (dev: one region, API Gateway; prod: two regions, CloudFront, three
+tables with GSIs). `alarm_gaps` lists every (resource, metric) that lacks an alarm; a test removes single
+alarms from the record to show that the check notices.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from components.metrics_catalog import CLOUDWATCH_METRICS, documented
+from tools.records import RecordedStack, is_unknown
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TABLE = "aws:dynamodb/table:Table"
+LB = "aws:lb/loadBalancer:LoadBalancer"
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
+STAGE = "aws:apigateway/stage:Stage"
+REST_API = "aws:apigateway/restApi:RestApi"
+HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+TOPIC = "aws:sns/topic:Topic"
+
+
+def _metrics(alarm: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(namespace, metric, dimensions) of an alarm: its own metric, or every metric of its queries."""
+    props = alarm["outputs"]
+    if props.get("metricName"):
+        yield props["namespace"], props["metricName"], props.get("dimensions") or {}
+    for query in props.get("metricQueries") or []:
+        metric = query.get("metric")
+        if metric:
+            yield metric["namespace"], metric["metricName"], metric.get("dimensions") or {}
+
+
+def _bound(stack: RecordedStack, resource: dict[str, Any], namespace: str, metric: str, dims: dict[str, Any]) -> bool:
+    """An alarm on `metric` whose dimensions are exactly `dims` (plus Operation) and derive from `resource`."""
+    for alarm in stack.of_type(ALARM):
+        derived = any(stack.depends_on(alarm, resource, prop) for prop in ("dimensions", "metricQueries"))
+        if not derived:
+            continue
+        for ns, name, found in _metrics(alarm):
+            extra = set(found) - set(dims)
+            if (
+                ns == namespace
+                and name == metric
+                and extra <= {"Operation"}
+                and all(found.get(k) == v for k, v in dims.items())
+            ):
+                return True
+    return False
+
+
+def alarm_gaps(stack: RecordedStack) -> list[str]:
+    """Every (resource, metric) the design says must be alarmed but is not."""
+    expected: list[tuple[dict[str, Any], str, str, dict[str, Any]]] = []
+    for table in stack.of_type(TABLE):
+        name = table["outputs"]["name"]
+        for metric in ("ReadThrottleEvents", "WriteThrottleEvents"):
+            expected.append((table, "AWS/DynamoDB", metric, {"TableName": name}))
+            for gsi in table["outputs"].get("globalSecondaryIndexes") or []:
+                expected.append(
+                    (table, "AWS/DynamoDB", metric, {"TableName": name, "GlobalSecondaryIndexName": gsi["name"]})
+                )
+        expected.append((table, "AWS/DynamoDB", "SystemErrors", {"TableName": name}))
+    for lb in stack.of_type(LB):
+        props = lb["outputs"]
+        dims = {"LoadBalancer": props["arnSuffix"]}
+        if props["loadBalancerType"] == "application":
+            expected += [
+                (lb, "AWS/ApplicationELB", m, dims) for m in ("HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count")
+            ]
+            edge = stack.parent_of(lb)
+            [tg] = [t for t in stack.children_of(edge) if t["type"] == TARGET_GROUP]
+            expected.append(
+                (lb, "AWS/ApplicationELB", "UnHealthyHostCount", {**dims, "TargetGroup": tg["outputs"]["arnSuffix"]})
+            )
+            expected.append(
+                (tg, "AWS/ApplicationELB", "UnHealthyHostCount", {**dims, "TargetGroup": tg["outputs"]["arnSuffix"]})
+            )
+        else:
+            [tg] = [t for t in stack.children_of(stack.parent_of(lb)) if t["type"] == TARGET_GROUP]
+            expected.append(
+                (lb, "AWS/NetworkELB", "HealthyHostCount", {**dims, "TargetGroup": tg["outputs"]["arnSuffix"]})
+            )
+    for stage in stack.of_type(STAGE):
+        [api] = [r for r in stack.of_type(REST_API) if stack.depends_on(stage, r, "restApi")]
+        dims = {"ApiName": api["outputs"]["name"], "Stage": stage["outputs"]["stageName"]}
+        expected += [(stage, "AWS/ApiGateway", m, dims) for m in ("5XXError", "Latency")]
+    for check in stack.of_type(HEALTH_CHECK):
+        expected.append((check, "AWS/Route53", "HealthCheckStatus", {"HealthCheckId": check["id"]}))
+    return [
+        f"{resource['name']}: {metric} {dims}"
+        for resource, namespace, metric, dims in expected
+        if not _bound(stack, resource, namespace, metric, dims)
+    ]
+
+
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack"])
+def test_every_table_gsi_load_balancer_stage_and_health_check_has_its_alarms(stack_name, request):
+    stack = request.getfixturevalue(stack_name)
+    assert len(stack.of_type(TABLE)) >= 2 and stack.of_type(STAGE) and stack.of_type(HEALTH_CHECK)
+
+    assert alarm_gaps(stack) == []
+
+
+@pytest.mark.parametrize(
+    ("alarm", "resources", "metric"),
+    [
+        ("eu-west-1-obs-ddb-counters-throttles", ("eu-west-1-data-counters",), "ReadThrottleEvents"),
+        ("eu-west-1-obs-ddb-orders-system-errors", ("eu-west-1-data-app-orders",), "SystemErrors"),
+        ("eu-west-1-obs-ddb-orders-gsi1-throttles", ("eu-west-1-data-app-orders",), "WriteThrottleEvents"),
+        ("us-east-1-obs-ddb-catalog-throttles", ("us-east-1-data-app-catalog",), "ReadThrottleEvents"),
+        ("eu-west-1-obs-alb-elb-5xx", ("eu-west-1-edge-alb",), "HTTPCode_ELB_5XX_Count"),
+        ("us-east-1-obs-alb-target-5xx", ("us-east-1-edge-alb",), "HTTPCode_Target_5XX_Count"),
+        ("eu-west-1-obs-alb-unhealthy-hosts", ("eu-west-1-edge-alb", "eu-west-1-edge-web-tg"), "UnHealthyHostCount"),
+        ("eu-west-1-edge-apigw-api-targets-unhealthy", ("eu-west-1-edge-apigw-nlb",), "HealthyHostCount"),
+        ("us-east-1-obs-api-5xx", ("us-east-1-edge-apigw-stage",), "5XXError"),
+        ("eu-west-1-obs-api-latency-p99", ("eu-west-1-edge-apigw-stage",), "Latency"),
+        ("global-obs-us-east-1-origin-health", ("us-east-1-edge-origin-health",), "HealthCheckStatus"),
+        ("global-obs-eu-west-1-api-health", ("eu-west-1-edge-apigw-api-health",), "HealthCheckStatus"),
+    ],
+)
+def test_removing_one_alarm_is_noticed(prod_stack, alarm, resources, metric):
+    record = copy.deepcopy(prod_stack.record)
+    record["resources"] = [r for r in record["resources"] if r["name"] != alarm]
+    assert len(record["resources"]) == len(prod_stack.resources) - 1, alarm
+
+    gaps = alarm_gaps(RecordedStack(record))
+
+    assert gaps, alarm
+    assert all(g.split(":")[0] in resources for g in gaps), gaps
+    assert any(g.split(" ")[1] == metric for g in gaps), gaps
+
+
+def test_in_preview_the_alarms_depend_on_the_resources_whose_outputs_are_unknown(prod_preview):
+    alarms = prod_preview.of_type(ALARM)
+    for resource in (
+        *prod_preview.of_type(TABLE),
+        *prod_preview.of_type(LB),
+        *prod_preview.of_type(STAGE),
+        *prod_preview.of_type(HEALTH_CHECK),
+    ):
+        bound = [
+            a for a in alarms if any(prod_preview.depends_on(a, resource, p) for p in ("dimensions", "metricQueries"))
+        ]
+        assert bound, resource["name"]
+        if resource["type"] != STAGE:  # the stage and its API are named in the program; the rest are not
+            # Nothing was typed in: the dimension that names the resource is unknown until the update.
+            values = [v for a in bound for _, _, dims in _metrics(a) for v in dims.values()]
+            assert any(is_unknown(v) for v in values), resource["name"]
+
+
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack"])
+def test_every_alarm_notifies_its_regions_topic_on_alarm_and_ok(stack_name, request):
+    stack = request.getfixturevalue(stack_name)
+    topics = {t["outputs"]["arn"].split(":")[3]: t["outputs"]["arn"] for t in stack.of_type(TOPIC)}
+    for alarm in stack.of_type(ALARM):
+        provider = stack.provider_name(alarm)
+        region = "us-east-1" if provider == "aws-global" else provider.removeprefix("aws-")
+        props = alarm["outputs"]
+        assert props["alarmActions"] == props["okActions"] == [topics[region]], alarm["name"]
+        assert "Runbook: docs/runbook.md#" in props["alarmDescription"], alarm["name"]
+
+
+def test_health_check_alarms_live_in_us_east_1(prod_stack):
+    alarms = [a for a in prod_stack.of_type(ALARM) if any(m[0] == "AWS/Route53" for m in _metrics(a))]
+    assert len(alarms) == len(prod_stack.of_type(HEALTH_CHECK)) == 4  # origin + api, two regions
+    assert {prod_stack.provider_name(a) for a in alarms} == {"aws-global"}
+
+
+def test_alarm_topics_are_encrypted_with_their_own_key_and_admit_cloudwatch_and_amp(prod_stack):
+    for topic in prod_stack.of_type(TOPIC):
+        [key] = [k for k in prod_stack.children_of(prod_stack.parent_of(topic)) if k["type"] == "aws:kms/key:Key"]
+        assert topic["outputs"]["kmsMasterKeyId"] == key["outputs"]["arn"]
+        [policy] = [p for p in prod_stack.of_type("aws:sns/topicPolicy:TopicPolicy") if prod_stack.depends_on(p, topic)]
+        publishers = json.loads(policy["outputs"]["policy"])["Statement"][1]
+        assert publishers["Principal"]["Service"] == ["cloudwatch.amazonaws.com", "aps.amazonaws.com"]
+        assert publishers["Action"] == "sns:Publish"
+
+
+def test_email_subscriptions_and_existing_topics_come_from_config():
+    from tools.mocked_run import run_stack
+
+    stack = RecordedStack(run_stack("dev", config_overrides={"alarmEmails": ["oncall@example.com"]}))
+    subs = stack.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert sorted(s["outputs"]["endpoint"] for s in subs) == ["oncall@example.com"] * 2  # eu-west-1, us-east-1
+    assert {s["outputs"]["protocol"] for s in subs} == {"email"}
+
+    arns = {r: f"arn:aws:sns:{r}:123456789012:pager" for r in ("eu-west-1", "us-east-1")}
+    stack = RecordedStack(run_stack("dev", config_overrides={"alarmTopicArns": arns}))
+    assert stack.of_type(TOPIC) == []
+    for alarm in stack.of_type(ALARM):
+        assert alarm["outputs"]["alarmActions"][0] in arns.values()
+
+
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack", "prod_preview"])
+def test_every_metric_is_documented_with_its_source(stack_name, request):
+    stack = request.getfixturevalue(stack_name)
+    used = {(ns, name, tuple(sorted(dims))) for a in stack.of_type(ALARM) for ns, name, dims in _metrics(a)}
+    assert len(used) >= 12
+    for ns, name, dims in used:
+        assert documented(ns, name, dims), (ns, name, dims)
+    for metric in CLOUDWATCH_METRICS:
+        assert metric.source and metric.namespace.startswith("AWS/")
+
+
+def test_the_catalog_refuses_an_undocumented_metric():
+    assert documented("AWS/DynamoDB", "ReadThrottleEvents", ("TableName",))
+    assert not documented("AWS/DynamoDB", "ThrottledRequests", ("TableName",))  # needs Operation
+    assert not documented("AWS/ApplicationELB", "HTTPCode_ELB_5xx_Count", ("LoadBalancer",))  # case matters
+
+
+# --- the dashboard -----------------------------------------------------------------------------
+
+_DIMENSION_SOURCES = {
+    "LoadBalancer": (LB, lambda r: r["outputs"]["arnSuffix"]),
+    "TableName": (TABLE, lambda r: r["outputs"]["name"]),
+    "ApiName": (REST_API, lambda r: r["outputs"]["name"]),
+    "Stage": (STAGE, lambda r: r["outputs"]["stageName"]),
+    "HealthCheckId": (HEALTH_CHECK, lambda r: r["id"]),
+    "WebACL": ("aws:wafv2/webAcl:WebAcl", lambda r: r["outputs"]["visibilityConfig"]["metricName"]),
+    "DistributionId": ("aws:cloudfront/distribution:Distribution", lambda r: r["id"]),
+}
+
+
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack"])
+def test_dashboard_is_json_and_every_widget_names_resources_of_the_stack(stack_name, request):
+    stack = request.getfixturevalue(stack_name)
+    [dashboard] = stack.of_type("aws:cloudwatch/dashboard:Dashboard")
+    body = json.loads(dashboard["outputs"]["dashboardBody"])
+    regions = json.loads(stack.record["config"]["ratelimited-platform:regions"])
+    existing = {dim: {get(r) for r in stack.of_type(t)} for dim, (t, get) in _DIMENSION_SOURCES.items()}
+    workspaces = {w["id"] for w in stack.of_type("aws:amp/workspace:Workspace")}
+
+    named = 0
+    for widget in body["widgets"]:
+        if widget["type"] == "text":
+            assert any(ws in widget["properties"]["markdown"] for ws in workspaces), widget
+            continue
+        for metric in widget["properties"]["metrics"]:
+            ns, name, *rest = [m for m in metric if not isinstance(m, dict)]
+            dims = dict(zip(rest[::2], rest[1::2], strict=True))
+            assert documented(ns, name, tuple(dims)), metric
+            for dim, value in dims.items():
+                if dim == "Region":
+                    assert value in (*regions, "Global"), metric
+                elif dim == "Rule":
+                    assert value == "ALL"
+                else:
+                    assert value in existing[dim], (widget["properties"]["title"], dim, value)
+                    named += 1
+    assert named >= 10
+    titles = [w["properties"].get("title", "") for w in body["widgets"]]
+    for section in ("Route 53 health", "WAF allowed / blocked", "ALB requests", "API Gateway", "DynamoDB"):
+        assert {t.rsplit(" - ", 1)[1] for t in titles if t.startswith(section)} == set(regions), section
+    assert any(t.startswith("CloudFront") for t in titles) == (stack_name == "prod_stack")
+    assert len(workspaces) == len(regions)
+
+
+def test_dashboard_puts_the_regions_side_by_side(prod_stack):
+    [dashboard] = prod_stack.of_type("aws:cloudwatch/dashboard:Dashboard")
+    rows: dict[int, list[int]] = {}
+    for widget in json.loads(dashboard["outputs"]["dashboardBody"])["widgets"]:
+        rows.setdefault(widget["y"], []).append(widget["x"])
+    regional = [xs for xs in rows.values() if len(xs) > 1]
+    assert len(regional) >= 6
+    assert all(sorted(xs) == [0, 12] for xs in regional)
+    assert dashboard["outputs"]["dashboardName"] == "ratelimited-platform-prod"
