@@ -616,8 +616,13 @@ def _alarm_thresholds(value: Any) -> AlarmThresholds:
         else:
             overrides[field_name] = _int(raw, f"Config key 'alarmThresholds' field '{key}'", 0, 1_000_000_000)
     thresholds = AlarmThresholds(**overrides)
+    what = "Config key 'alarmThresholds'"
     try:
-        validate_thresholds("Config key 'alarmThresholds'", thresholds)
+        validate_thresholds(what, thresholds)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+        # Name the fields as config spells them (camelCase), not as the dataclass does.
+        message = str(exc)
+        for camel, snake in allowed.items():
+            message = message.replace(f"{what}.{snake}", f"{what} field '{camel}'").replace(snake, camel)
+        raise ConfigError(message) from exc
     return thresholds

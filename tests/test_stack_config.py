@@ -263,3 +263,49 @@ def test_a_service_path_under_the_api_stage_segment_is_refused():
     with pytest.raises(ConfigError) as err:
         parse(raw, stack="dev")
     assert "'/apigw' is the API Gateway stage segment" in str(err.value)
+
+
+# --- observability keys -------------------------------------------------------------------------------------
+
+_TOPICS = {r: f"arn:aws:sns:{r}:123456789012:pager" for r in ("eu-west-1", "us-east-1")}
+OBSERVABILITY_BAD_VALUES = [
+    ({"observabilityEnabled": "sometimes"}, "Config key 'observabilityEnabled' must be true or false"),
+    ({"alarmEmails": ["not-an-address"]}, "Config key 'alarmEmails' has 'not-an-address'; expected an e-mail address"),
+    ({"alarmTopicArns": ["arn"]}, "Config key 'alarmTopicArns' must be an object {region: topic ARN}"),
+    ({"alarmTopicArns": {"eu-west-1": _TOPICS["eu-west-1"]}}, "missing: us-east-1"),
+    ({"alarmTopicArns": {**_TOPICS, "eu-west-1": "arn:aws:sns:eu-west-2:123456789012:pager"}},
+     "expected an SNS topic ARN in eu-west-1"),
+    ({"alarmTopicArns": _TOPICS, "alarmEmails": ["a@example.com"]},
+     "'alarmEmails' and 'alarmTopicArns' exclude each other"),
+    ({"alarmThresholds": {"albElb5XX": 3}},
+     "Config key 'alarmThresholds' has unknown field 'albElb5XX'; allowed: albElb5xx"),
+    ({"alarmThresholds": {"apiLatencyP99Ms": 40000}},
+     "Config key 'alarmThresholds' field 'apiLatencyP99Ms' must be 1-29000"),
+    ({"alarmThresholds": {"limiterDenyRatio": 1.5}},
+     "Config key 'alarmThresholds' field 'limiterDenyRatio' must be between 0 and 1"),
+    ({"alarmThresholds": {"albTarget5xx": "many"}}, "field 'albTarget5xx' must be a whole number"),
+    ({"runbookUrl": ""}, "Config key 'runbookUrl' must not be empty"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"), OBSERVABILITY_BAD_VALUES, ids=[str(c)[:60] for c, _ in OBSERVABILITY_BAD_VALUES]
+)
+def test_bad_observability_values_are_refused_naming_the_key(changes, message):
+    with pytest.raises(ConfigError) as err:
+        parse(_raw(**changes), stack="dev")
+    assert message in str(err.value)
+
+
+def test_observability_is_on_by_default_with_overridable_thresholds():
+    defaults = parse(_raw(), stack="dev")
+    assert defaults.observability_enabled is True
+    assert defaults.alarm_thresholds == stack_config.AlarmThresholds()
+    assert defaults.runbook_url == "docs/runbook.md"
+
+    cfg = parse(
+        _raw(alarmThresholds={"albElb5xx": 42, "limiterLatencyFraction": 0.6}, alarmTopicArns=_TOPICS), stack="dev"
+    )
+    assert (cfg.alarm_thresholds.alb_elb_5xx, cfg.alarm_thresholds.limiter_latency_fraction) == (42, 0.6)
+    assert cfg.alarm_thresholds.api_5xx == stack_config.AlarmThresholds().api_5xx
+    assert cfg.alarm_topic_arns == _TOPICS
