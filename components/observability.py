@@ -27,6 +27,13 @@ region.
 when CloudFront is on, and one dashboard along the request path with the regions side by side.
 
 Every alarm's description names what it means and links the runbook (docs/runbook.md).
+
+What the collection needs from the mesh: mTLS is STRICT, so the scraper (outside the mesh) reaches a pod
+only on the sidecar's merged port 15020, which the NetworkPolicies leave open. Istio merges an
+application's own metrics into it only when the pod template carries `prometheus.io/scrape: "true"`,
+`prometheus.io/port` and `prometheus.io/path` for the application (for the limiter: 8080, /metrics).
+Until the limiter's pod template carries them, the scraper collects Istio's metrics of the limiter
+(its request latency, which the latency alert reads) but not the limiter's own `limiter_*` series.
 """
 
 from __future__ import annotations
@@ -577,12 +584,13 @@ class Alarms:
         self.arns: dict[str, pulumi.Output[str]] = {}
 
     def _create(self, suffix: str, description: str, anchor: str, **kwargs: Any) -> None:
-        window = self._t.evaluation_minutes
+        # M of N: an alarm fires when 3 of its evaluation periods (or all, if fewer) breach.
+        periods = kwargs.pop("evaluation_periods", self._t.evaluation_minutes)
         alarm = aws.cloudwatch.MetricAlarm(
             f"{self._name}-{suffix}",
             alarm_description=f"{description}. Runbook: {self._runbook}#{anchor}",
-            evaluation_periods=kwargs.pop("evaluation_periods", window),
-            datapoints_to_alarm=kwargs.pop("datapoints_to_alarm", min(3, window)),
+            evaluation_periods=periods,
+            datapoints_to_alarm=min(3, periods),
             treat_missing_data=kwargs.pop("treat_missing_data", "notBreaching"),
             alarm_actions=[self._topic],
             ok_actions=[self._topic],

@@ -168,6 +168,22 @@ def test_every_alarm_notifies_its_regions_topic_on_alarm_and_ok(stack_name, requ
         assert "Runbook: docs/runbook.md#" in props["alarmDescription"], alarm["name"]
 
 
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack"])
+def test_alarms_are_well_formed_for_cloudwatch(stack_name, request):
+    """What PutMetricAlarm refuses: M of N with M > N, a period over a day, a statistic and a metric query."""
+    for alarm in request.getfixturevalue(stack_name).of_type(ALARM):
+        props = alarm["outputs"]
+        periods = props["evaluationPeriods"]
+        assert 1 <= props.get("datapointsToAlarm", periods) <= periods, alarm["name"]
+        if props.get("metricQueries"):
+            assert not props.get("metricName") and not props.get("statistic"), alarm["name"]
+            assert sum(bool(q.get("returnData")) for q in props["metricQueries"]) == 1, alarm["name"]
+            assert len(props["metricQueries"]) <= 20
+        else:
+            assert bool(props.get("statistic")) != bool(props.get("extendedStatistic")), alarm["name"]
+            assert props["period"] * periods <= 86400, alarm["name"]
+
+
 def test_health_check_alarms_live_in_us_east_1(prod_stack):
     alarms = [a for a in prod_stack.of_type(ALARM) if any(m[0] == "AWS/Route53" for m in _metrics(a))]
     assert len(alarms) == len(prod_stack.of_type(HEALTH_CHECK)) == 4  # origin + api, two regions
@@ -272,3 +288,26 @@ def test_dashboard_puts_the_regions_side_by_side(prod_stack):
     assert len(regional) >= 6
     assert all(sorted(xs) == [0, 12] for xs in regional)
     assert dashboard["outputs"]["dashboardName"] == "ratelimited-platform-prod"
+
+
+# --- the policy on the program itself ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("preview", [True, False], ids=["preview", "update"])
+def test_alarm_per_resource_passes_the_program_and_catches_it_without_the_layer(preview):
+    from tools.analyzer import analyze_record
+    from tools.mocked_run import run_stack
+
+    with_layer = analyze_record(run_stack("dev", preview=preview))
+    without = analyze_record(run_stack("dev", preview=preview, config_overrides={"observabilityEnabled": False}))
+
+    assert with_layer.for_policy("alarm-per-resource") == []
+    flagged = sorted(d.resource_name for d in without.for_policy("alarm-per-resource"))
+    assert flagged == [
+        "eu-west-1-data-app-orders",
+        "eu-west-1-data-counters",
+        "eu-west-1-edge-alb",
+        "eu-west-1-edge-apigw-stage",
+    ]
+    assert {d.enforcement_level for d in without.for_policy("alarm-per-resource")} == {"advisory"}
+    assert without.for_policy("alarm-per-resource")[0].message.count("has no CloudWatch alarm bound to it") == 1
