@@ -99,7 +99,7 @@ PROMETHEUS_METRICS: tuple[PrometheusMetric, ...] = (
     PrometheusMetric("limiter_store_errors_total", _LIMITER),
     PrometheusMetric("limiter_store_up", _LIMITER),
     PrometheusMetric("limiter_store_latency_seconds_bucket", _LIMITER),
-    # A counter of requests no rule could key (the limiter's unkeyed-requests work adds it).
-    PrometheusMetric("limiter_unkeyed_requests_total", _LIMITER),
+    # Requests a rule matches but cannot key (the limiter's work on unkeyed requests adds this counter).
+    PrometheusMetric("limiter_requests_without_key_total", _LIMITER),
     PrometheusMetric("istio_request_duration_milliseconds_bucket", _ISTIO),
 )

@@ -60,6 +60,11 @@ SCRAPER_K8S_USER = "aps-collector-user"
 ISTIO_MERGED_METRICS_PORT = 15020
 ISTIO_MERGED_METRICS_PATH = "/stats/prometheus"
 DEFAULT_RUNBOOK_URL = "docs/runbook.md"
+# Decision outcomes that are answers by a rule's failure mode: the store failed (error_*) or the replica shed
+# the call under overload (shed_*); see limiter_service/metrics.py.
+FAILURE_MODE_OUTCOMES = "error_allowed|error_denied|shed_allowed|shed_denied"
+# Store-error reasons that are the replica's own overload, not the store's failure.
+PROCESS_OVERLOAD_REASONS = "overloaded|stalled"
 
 # Operations whose SystemErrors are summed per table: the item and query calls the limiter and the apps make.
 _DDB_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem")
@@ -817,7 +822,7 @@ def alert_rules(ext_authz_timeout_ms: int, thresholds: AlarmThresholds, runbook_
                 "rules": [
                     rule(
                         "LimiterFailureModeAnswers",
-                        f'sum(rate({decisions}{{outcome=~"error_allowed|error_denied"}}[5m])) > 0',
+                        f'sum(rate({decisions}{{outcome=~"{FAILURE_MODE_OUTCOMES}"}}[5m])) > 0',
                         "5m",
                         "critical",
                         "The limiter answers by failure mode (its store fails): limits are not enforced, or every "
@@ -826,7 +831,8 @@ def alert_rules(ext_authz_timeout_ms: int, thresholds: AlarmThresholds, runbook_
                     ),
                     rule(
                         "LimiterStoreErrors",
-                        "sum(rate(limiter_store_errors_total[5m])) > 0 or min(limiter_store_up) == 0",
+                        f'sum(rate(limiter_store_errors_total{{reason!~"{PROCESS_OVERLOAD_REASONS}"}}[5m])) > 0 '
+                        "or min(limiter_store_up) == 0",
                         "5m",
                         "critical",
                         "The limiter's store (DynamoDB) calls fail, or a replica's store is down.",
@@ -841,13 +847,13 @@ def alert_rules(ext_authz_timeout_ms: int, thresholds: AlarmThresholds, runbook_
                         "limiter-deny-ratio",
                     ),
                     rule(
-                        "LimiterUnkeyedRequests",
-                        "sum(rate(limiter_unkeyed_requests_total[5m])) > 0",
+                        "LimiterRequestsWithoutKey",
+                        "sum(rate(limiter_requests_without_key_total[5m])) > 0",
                         "10m",
                         "warning",
                         "Requests reach the limiter without the header or address a rule keys on: they are not "
                         "limited per client.",
-                        "limiter-unkeyed-requests",
+                        "limiter-requests-without-key",
                     ),
                     rule(
                         "LimiterLatencyNearTimeout",
