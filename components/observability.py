@@ -728,11 +728,11 @@ def _check_documented(namespace: str, metric: str, dimensions: Mapping[str, Any]
 
 
 def validate_thresholds(what: str, t: AlarmThresholds) -> None:
-    for name in ("dynamodb_throttle_events", "dynamodb_system_errors", "alb_elb_5xx", "alb_target_5xx"):
+    """Refuse thresholds no alarm can use, naming the field (`what` names the holder)."""
+    counts = ("dynamodb_throttle_events", "dynamodb_system_errors", "alb_elb_5xx", "alb_target_5xx")
+    for name in (*counts, "alb_unhealthy_hosts", "api_5xx"):
         if getattr(t, name) < 0:
             raise ValueError(f"{what}.{name} must be 0 or more.")
-    if t.alb_unhealthy_hosts < 0 or t.api_5xx < 0:
-        raise ValueError(f"{what}: alb_unhealthy_hosts and api_5xx must be 0 or more.")
     if not 1 <= t.api_latency_p99_ms <= 29_000:
         raise ValueError(f"{what}.api_latency_p99_ms must be 1-29000 (API Gateway's integration timeout is 29 s).")
     if t.waf_blocked_requests < 1:

@@ -178,7 +178,7 @@ def test_alarms_are_well_formed_for_cloudwatch(stack_name, request):
         if props.get("metricQueries"):
             assert not props.get("metricName") and not props.get("statistic"), alarm["name"]
             assert sum(bool(q.get("returnData")) for q in props["metricQueries"]) == 1, alarm["name"]
-            assert len(props["metricQueries"]) <= 20
+            assert len([q for q in props["metricQueries"] if q.get("metric")]) <= 10  # metric math alarm limit
         else:
             assert bool(props.get("statistic")) != bool(props.get("extendedStatistic")), alarm["name"]
             assert props["period"] * periods <= 86400, alarm["name"]
@@ -311,3 +311,41 @@ def test_alarm_per_resource_passes_the_program_and_catches_it_without_the_layer(
     ]
     assert {d.enforcement_level for d in without.for_policy("alarm-per-resource")} == {"advisory"}
     assert without.for_policy("alarm-per-resource")[0].message.count("has no CloudWatch alarm bound to it") == 1
+
+
+# --- argument validation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"emails": ("oncall",)}, "AlarmTopicArgs.emails has 'oncall', which is not an e-mail address."),
+        ({"existing_topic_arn": "arn:aws:sqs:eu-west-1:123456789012:q"}, "is not an SNS topic ARN"),
+        (
+            {"existing_topic_arn": "arn:aws:sns:us-east-1:123456789012:t"},
+            "AlarmTopicArgs.existing_topic_arn is in us-east-1, but alarms in eu-west-1 can only notify a topic in",
+        ),
+        (
+            {"existing_topic_arn": "arn:aws:sns:eu-west-1:123456789012:t", "emails": ("a@example.com",)},
+            "give emails or existing_topic_arn, not both",
+        ),
+    ],
+)
+def test_alarm_topic_args_are_checked_naming_the_field(args, message):
+    from components.observability import AlarmTopicArgs, _validate_topic
+
+    with pytest.raises(ValueError) as err:
+        _validate_topic(AlarmTopicArgs(region="eu-west-1", **args))
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("api_latency_p99_ms", 0), ("limiter_deny_ratio", 1.0), ("evaluation_minutes", 0), ("alb_elb_5xx", -1)],
+)
+def test_thresholds_out_of_range_are_refused_naming_the_field(field, value):
+    from components.observability import AlarmThresholds, validate_thresholds
+
+    with pytest.raises(ValueError) as err:
+        validate_thresholds("RegionalObservabilityArgs.thresholds", AlarmThresholds(**{field: value}))
+    assert f"RegionalObservabilityArgs.thresholds.{field}" in str(err.value)
