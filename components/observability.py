@@ -314,12 +314,19 @@ class RegionView:
     """What the stack's dashboard shows of one region."""
 
     region: str
+    """The region (a column of the dashboard)."""
     tables: tuple[WatchedTable, ...]
+    """Its DynamoDB tables."""
     alb_arn_suffix: pulumi.Input[str]
+    """Its ALB (LoadBalancer dimension)."""
     web_acl_metric_name: pulumi.Input[str]
+    """Its regional web ACL's metric name (WebACL dimension)."""
     api_stage: WatchedApiStage | None
+    """Its API Gateway stage, when API Gateway is on."""
     health_check_ids: Mapping[str, pulumi.Input[str]]
+    """Its Route 53 health checks by kind ("origin", "api"); each gets an alarm in us-east-1."""
     workspace_id: pulumi.Input[str] | None
+    """Its AMP workspace, where the limiter's metrics are."""
 
     def health_checks_sorted(self) -> list[tuple[str, pulumi.Input[str]]]:
         """(kind, health check id) pairs, in a stable order."""
