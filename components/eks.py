@@ -317,6 +317,8 @@ class EksCluster(pulumi.ComponentResource):
     def _create_addons(self) -> None:
         args, name = self._args, self._name
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.k8s_provider, depends_on=self.node_groups)
+        # Release names are explicit: an auto-name "<region>-eks-<chart>-<8 characters>" passes Helm's limit of
+        # 53 in eu-west-1 but not in ap-southeast-1. One release per chart and cluster, so no collision.
         common = {
             "oidc_provider_arn": self.oidc_provider_arn,
             "oidc_issuer": self.oidc_issuer,
@@ -333,6 +335,7 @@ class EksCluster(pulumi.ComponentResource):
         )
         self.load_balancer_controller = k8s.helm.v3.Release(
             f"{name}-aws-load-balancer-controller",
+            name="aws-load-balancer-controller",
             chart="aws-load-balancer-controller",
             version=args.charts.load_balancer_controller,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo="https://aws.github.io/eks-charts"),
@@ -364,6 +367,7 @@ class EksCluster(pulumi.ComponentResource):
         )
         self.cluster_autoscaler = k8s.helm.v3.Release(
             f"{name}-cluster-autoscaler",
+            name="cluster-autoscaler",
             chart="cluster-autoscaler",
             version=args.charts.cluster_autoscaler,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo="https://kubernetes.github.io/autoscaler"),
@@ -389,6 +393,7 @@ class EksCluster(pulumi.ComponentResource):
 
         self.metrics_server = k8s.helm.v3.Release(
             f"{name}-metrics-server",
+            name="metrics-server",
             chart="metrics-server",
             version=args.charts.metrics_server,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo="https://kubernetes-sigs.github.io/metrics-server"),
