@@ -16,12 +16,24 @@ import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import ts from "typescript";
+import crypto from "node:crypto";
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const packageDir = path.dirname(require.resolve("@kubernetes-models/istio/package.json", { paths: [here] }));
 const packageVersion = JSON.parse(fs.readFileSync(path.join(packageDir, "package.json"), "utf8")).version;
+
+// Reading the declarations needs the TypeScript parser (~1 s to load); the fields it yields are cached per
+// package version and version of this file, so later runs only load the compiled validators.
+let ts = null;
+const cacheFile = path.join(
+  path.dirname(path.dirname(packageDir)),
+  ".cache",
+  "ratelimited-preflight",
+  `istio-${packageVersion}-${crypto.createHash("sha256").update(fs.readFileSync(fileURLToPath(import.meta.url))).digest("hex").slice(0, 12)}.json`,
+);
+const cachedShapes = fs.existsSync(cacheFile) ? JSON.parse(fs.readFileSync(cacheFile, "utf8")) : {};
+let cacheChanged = false;
 
 const OPEN = { kind: "open" };
 const SCALAR = { kind: "scalar" };
@@ -56,11 +68,11 @@ function shapeOf(node) {
 }
 
 function objectShape(members) {
-  const props = new Map();
+  const props = {};
   let index = null;
   for (const member of members) {
     if (ts.isPropertySignature(member)) {
-      props.set(member.name.text, member.type ? shapeOf(member.type) : OPEN);
+      props[member.name.text] = member.type ? shapeOf(member.type) : OPEN;
     } else if (ts.isIndexSignatureDeclaration(member)) {
       index = shapeOf(member.type);
     }
@@ -75,8 +87,10 @@ function merge(a, b) {
   if (b.kind === "scalar") return a;
   if (a.kind === "array" && b.kind === "array") return { kind: "array", items: merge(a.items, b.items) };
   if (a.kind === "object" && b.kind === "object") {
-    const props = new Map(a.props);
-    for (const [name, shape] of b.props) props.set(name, props.has(name) ? merge(props.get(name), shape) : shape);
+    const props = { ...a.props };
+    for (const [name, shape] of Object.entries(b.props)) {
+      props[name] = Object.hasOwn(props, name) ? merge(props[name], shape) : shape;
+    }
     const index = a.index && b.index ? merge(a.index, b.index) : a.index || b.index;
     return { kind: "object", props, index };
   }
@@ -98,15 +112,31 @@ async function loadModel(apiVersion, kind) {
   const base = path.join(packageDir, apiVersion, kind);
   if (!fs.existsSync(`${base}.js`) || !fs.existsSync(`${base}.d.ts`)) return null;
   const module = await import(pathToFileURL(`${base}.js`).href);
-  const source = ts.createSourceFile(`${base}.d.ts`, fs.readFileSync(`${base}.d.ts`, "utf8"), ts.ScriptTarget.Latest);
-  let shape = null;
+  const key = `${apiVersion}/${kind}`;
+  if (!Object.hasOwn(cachedShapes, key)) {
+    cachedShapes[key] = await declaredShape(`${base}.d.ts`, kind);
+    cacheChanged = true;
+  }
+  return { Model: module[kind], shape: cachedShapes[key] };
+}
+
+async function declaredShape(file, kind) {
+  ts ??= (await import("typescript")).default;
+  const source = ts.createSourceFile(file, fs.readFileSync(file, "utf8"), ts.ScriptTarget.Latest);
   for (const statement of source.statements) {
     if (ts.isInterfaceDeclaration(statement) && statement.name.text === `I${kind}`) {
-      shape = objectShape(statement.members);
+      return objectShape(statement.members);
     }
   }
-  if (shape === null) throw new Error(`${base}.d.ts declares no interface I${kind}`);
-  return { Model: module[kind], shape };
+  throw new Error(`${file} declares no interface I${kind}`);
+}
+
+function saveCache() {
+  if (!cacheChanged) return;
+  fs.mkdirSync(path.dirname(cacheFile), { recursive: true });
+  const tmp = `${cacheFile}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(cachedShapes));
+  fs.renameSync(tmp, cacheFile);
 }
 
 function unknownFields(value, shape, pointer, unknown, out) {
@@ -117,10 +147,10 @@ function unknownFields(value, shape, pointer, unknown, out) {
   }
   if (typeof value !== "object" || Array.isArray(value)) return; // a type error: the validator reports it
   for (const [name, child] of Object.entries(value)) {
-    const childShape = shape.props.get(name) ?? shape.index;
+    const childShape = Object.hasOwn(shape.props, name) ? shape.props[name] : shape.index;
     const childPointer = `${pointer}/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`;
     if (childShape === undefined || childShape === null) {
-      const known = [...shape.props.keys()].sort().join(", ");
+      const known = Object.keys(shape.props).sort().join(", ");
       out.push({ path: childPointer, message: `unknown field "${name}" (the CRD declares: ${known})` });
     } else {
       unknownFields(child, childShape, childPointer, unknown, out);
@@ -171,4 +201,5 @@ async function check({ id, object }, unknown) {
 const input = JSON.parse(fs.readFileSync(0, "utf8"));
 const findings = [];
 for (const item of input.objects) findings.push(...(await check(item, input.unknown)));
+saveCache();
 process.stdout.write(JSON.stringify({ istio: packageVersion, findings }));
