@@ -204,6 +204,8 @@ def test_condition_keys_of_real_forms_pass():
         f"{ISSUER}:sub",
         "aws:ResourceTag/k8s.io/cluster-autoscaler/my-cluster",
         "aws:ResourceTag/aws:cloudformation:stack-name",
+        "aws:ResourceTag/Cost Center",
+        "accounts.google.com:aud",
         "kms:ViaService",
     ]
     statement = {**GOOD_IDENTITY, "Condition": {"StringEquals": dict.fromkeys(keys, "x")}}
@@ -282,6 +284,18 @@ def test_irsa_key_with_scheme_fails():
 def test_irsa_subject_must_be_the_annotated_service_account(account, expected):
     findings = iam.check(record(trust_role(irsa_statement()), account))
     assert rules(findings) == ["irsa-service-account"] and expected in findings[0].message
+
+
+def test_irsa_statements_of_one_role_are_judged_together():
+    """One role trusted by two clusters: each statement names one of the two annotated ServiceAccounts."""
+    other_issuer = "oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
+    second = irsa_statement(sub="system:serviceaccount:apps:lbc", issuer=other_issuer)
+    second["Principal"] = {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{other_issuer}"}
+    doc = {"Version": "2012-10-17", "Statement": [irsa_statement(), second]}
+    role = resource("aws:iam/role:Role", "role", {"assumeRolePolicy": json.dumps(doc)}, {"arn": ROLE_ARN})
+    assert iam.check(record(role, service_account(), service_account(namespace="apps"))) == []
+    findings = iam.check(record(role, service_account()))
+    assert rules(findings) == ["irsa-service-account"] and "system:serviceaccount:apps:lbc" in findings[0].message
 
 
 def test_irsa_helm_release_namespace_counts():

@@ -100,7 +100,7 @@ CONDITION_OPERATORS = frozenset(
 )  # fmt: skip
 _SET_QUALIFIERS = ("ForAllValues:", "ForAnyValue:")
 # `prefix:key`: a service prefix (or an OIDC issuer host and path, without scheme), a colon, a key.
-_CONDITION_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*:\S+$")
+_CONDITION_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*:.+$")
 
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 WEB_IDENTITY = "sts:assumerolewithwebidentity"
@@ -375,9 +375,9 @@ def _check_irsa(record: dict[str, Any]) -> list[Finding]:
             doc = json.loads(text)
         except ValueError:
             continue  # reported by iam-grammar
-        arn = (res.get("outputs") or {}).get("arn")
-        for statement in _irsa_statements(doc):
-            out += _irsa_problems(res, statement, arn, users)
+        statements = list(_irsa_statements(doc))
+        if statements:
+            out += _irsa_problems(res, statements, (res.get("outputs") or {}).get("arn"), users)
     return out
 
 
@@ -399,36 +399,39 @@ def _irsa_statements(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _irsa_problems(
-    res: dict[str, Any], issuer_stmt: tuple[str, dict[str, Any]], arn: Any, users: dict[str, list[tuple[str, str]]]
+    res: dict[str, Any],
+    statements: list[tuple[str, dict[str, Any]]],
+    arn: Any,
+    users: dict[str, list[tuple[str, str]]],
 ) -> list[Finding]:
-    issuer, stmt = issuer_stmt
+    """The role's IRSA statements together must allow exactly the ServiceAccounts annotated with its ARN."""
     out: list[Finding] = []
 
     def problem(message: str) -> None:
         out.append(_finding("irsa-service-account", res, f"The IRSA role {res['name']!r} {message}", IRSA_SOURCE))
 
     subs: set[str] = set()
-    auds: set[str] = set()
-    condition = stmt.get("Condition") if isinstance(stmt.get("Condition"), dict) else {}
-    for operator, block in condition.items():
-        if not isinstance(block, dict):
-            continue
-        for key, value in block.items():
-            values = {v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)}
-            if key == f"{issuer}:sub" and operator in ("StringEquals", "StringLike"):
-                subs |= values
-            elif key == f"{issuer}:aud" and operator in ("StringEquals", "StringLike"):
-                auds |= values
-            elif key.endswith((":sub", ":aud")) and key.rpartition(":")[0] != issuer:
-                problem(
-                    f"has the condition key {key!r}, which is not the key of its OIDC provider {issuer!r} "
-                    f"(expected {issuer + ':' + key.rpartition(':')[2]!r})."
-                )
-    subs.discard(UNKNOWN)
-    if auds - {UNKNOWN} != {"sts.amazonaws.com"} and UNKNOWN not in auds:
-        problem(f"must require `{issuer}:aud` = 'sts.amazonaws.com' (it has {sorted(auds) or 'none'}).")
-    if not isinstance(arn, str) or arn == UNKNOWN:
-        return out  # the role's ARN is unknown (preview): its users cannot be matched
+    for issuer, stmt in statements:
+        auds: set[str] = set()
+        condition = stmt.get("Condition") if isinstance(stmt.get("Condition"), dict) else {}
+        for operator, block in condition.items():
+            if not isinstance(block, dict):
+                continue
+            for key, value in block.items():
+                values = {v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)}
+                if key == f"{issuer}:sub" and operator in ("StringEquals", "StringLike"):
+                    subs |= values
+                elif key == f"{issuer}:aud" and operator in ("StringEquals", "StringLike"):
+                    auds |= values
+                elif key.endswith((":sub", ":aud")) and key.rpartition(":")[0] != issuer:
+                    problem(
+                        f"has the condition key {key!r}, which is not the key of its OIDC provider {issuer!r} "
+                        f"(expected {issuer + ':' + key.rpartition(':')[2]!r})."
+                    )
+        if UNKNOWN not in auds and auds != {"sts.amazonaws.com"}:
+            problem(f"must require `{issuer}:aud` = 'sts.amazonaws.com' (it has {sorted(auds) or 'none'}).")
+    if UNKNOWN in subs or not isinstance(arn, str) or arn == UNKNOWN:
+        return out  # a subject or the role's ARN is unknown (preview): the users cannot be matched
     used = users.get(arn, [])
     expected = {f"system:serviceaccount:{ns}:{name}" for ns, name in used}
     if not used:
@@ -437,7 +440,7 @@ def _irsa_problems(
             "no workload can use it."
         )
     elif not subs:
-        problem(f"has no `{issuer}:sub` condition; it must allow exactly {sorted(expected)}.")
+        problem(f"has no `:sub` condition of its OIDC provider; it must allow exactly {sorted(expected)}.")
     elif subs != expected:
         problem(
             f"allows the subjects {sorted(subs)} but the ServiceAccounts annotated with its ARN are {sorted(expected)}."
