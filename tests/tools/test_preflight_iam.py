@@ -69,6 +69,12 @@ def service_account(namespace: str = "kube-system", name: str = "lbc", arn: str 
     return resource("kubernetes:core/v1:ServiceAccount", "sa", {"metadata": meta})
 
 
+def deployment(namespace: str = "kube-system", account: str | None = "lbc") -> dict[str, Any]:
+    pod = {"containers": [{"name": "c", "image": "i"}]} | ({"serviceAccountName": account} if account else {})
+    spec = {"template": {"spec": pod}}
+    return resource("kubernetes:apps/v1:Deployment", "dep", {"metadata": {"namespace": namespace}, "spec": spec})
+
+
 def helm_release(values: dict[str, Any], namespace: str = "kube-system") -> dict[str, Any]:
     return resource("kubernetes:helm.sh/v3:Release", "rel", {"namespace": namespace, "chart": "c", "values": values})
 
@@ -247,7 +253,7 @@ def test_not_action_is_checked_too():
 
 
 def test_irsa_role_used_by_its_service_account_passes():
-    assert iam.check(record(trust_role(irsa_statement()), service_account())) == []
+    assert iam.check(record(trust_role(irsa_statement()), service_account(), deployment())) == []
 
 
 def test_irsa_role_used_through_helm_values_passes():
@@ -264,7 +270,7 @@ def test_irsa_role_used_through_helm_values_passes():
 def test_irsa_key_with_scheme_fails():
     """The defect of components/irsa.py: keys built from oidc_provider_url, which carries https://."""
     role = trust_role(irsa_statement(issuer=f"https://{ISSUER}"))
-    findings = iam.check(record(role, service_account()))
+    findings = iam.check(record(role, service_account(), deployment()))
     assert "iam-condition" in rules(findings) and "irsa-service-account" in rules(findings)
     assert all(f.name == "role" for f in findings)
     assert any(f"'https://{ISSUER}:sub'" in f.message for f in findings)
@@ -282,7 +288,9 @@ def test_irsa_key_with_scheme_fails():
     ],
 )
 def test_irsa_subject_must_be_the_annotated_service_account(account, expected):
-    findings = iam.check(record(trust_role(irsa_statement()), account))
+    meta = account["inputs"]["metadata"]
+    workload = deployment(namespace=meta["namespace"], account=meta["name"])
+    findings = iam.check(record(trust_role(irsa_statement()), account, workload))
     assert rules(findings) == ["irsa-service-account"] and expected in findings[0].message
 
 
@@ -293,9 +301,20 @@ def test_irsa_statements_of_one_role_are_judged_together():
     second["Principal"] = {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{other_issuer}"}
     doc = {"Version": "2012-10-17", "Statement": [irsa_statement(), second]}
     role = resource("aws:iam/role:Role", "role", {"assumeRolePolicy": json.dumps(doc)}, {"arn": ROLE_ARN})
-    assert iam.check(record(role, service_account(), service_account(namespace="apps"))) == []
-    findings = iam.check(record(role, service_account()))
+    both = (service_account(), service_account(namespace="apps"), deployment(), deployment(namespace="apps"))
+    assert iam.check(record(role, *both)) == []
+    findings = iam.check(record(role, service_account(), deployment()))
     assert rules(findings) == ["irsa-service-account"] and "system:serviceaccount:apps:lbc" in findings[0].message
+
+
+@pytest.mark.parametrize(
+    "workload",
+    [deployment(account="other"), deployment(namespace="default"), deployment(account=None)],
+)
+def test_annotated_service_account_must_be_run_as_by_a_workload(workload):
+    findings = iam.check(record(trust_role(irsa_statement()), service_account(), workload))
+    assert rules(findings) == ["irsa-service-account"]
+    assert "'kube-system/lbc'" in findings[0].message and findings[0].type == "kubernetes:core/v1:ServiceAccount"
 
 
 def test_irsa_helm_release_namespace_counts():
@@ -305,11 +324,11 @@ def test_irsa_helm_release_namespace_counts():
 
 
 def test_irsa_audience_and_subject_are_required():
-    no_aud = iam.check(record(trust_role(irsa_statement(aud=None)), service_account()))
+    no_aud = iam.check(record(trust_role(irsa_statement(aud=None)), service_account(), deployment()))
     assert rules(no_aud) == ["irsa-service-account"] and "sts.amazonaws.com" in no_aud[0].message
-    wrong_aud = iam.check(record(trust_role(irsa_statement(aud="sts")), service_account()))
+    wrong_aud = iam.check(record(trust_role(irsa_statement(aud="sts")), service_account(), deployment()))
     assert rules(wrong_aud) == ["irsa-service-account"]
-    no_sub = iam.check(record(trust_role(irsa_statement(sub=None)), service_account()))
+    no_sub = iam.check(record(trust_role(irsa_statement(sub=None)), service_account(), deployment()))
     assert rules(no_sub) == ["irsa-service-account"] and "has no" in no_sub[0].message
 
 
@@ -337,10 +356,12 @@ def test_real_program_has_no_iam_findings(stack, request):
     kinds = {kind for _, kind, _ in documents}
     # Preconditions: the program's documents of every kind are there to be judged.
     assert kinds == {iam.TRUST, iam.IDENTITY, iam.RESOURCE}, kinds
+    # Every role trusted by an EKS OIDC provider is recognised as IRSA (3 per region: LBC, autoscaler, limiter).
     irsa_roles = [
         res
         for res in recorded["resources"]
-        if res["type"] == "aws:iam/role:Role" and "Federated" in res["inputs"].get("assumeRolePolicy", "")
+        if res["type"] == "aws:iam/role:Role"
+        and list(iam._irsa_statements(json.loads(res["inputs"]["assumeRolePolicy"])))
     ]
     regions = recorded["config"].get("ratelimited-platform:regions")
     assert len(irsa_roles) == 3 * len(json.loads(regions) if isinstance(regions, str) else regions)
@@ -374,3 +395,16 @@ def test_real_autoscaler_role_naming_another_account_fails(dev_stack):
     findings = iam.check(_mutated(dev_stack.record, "cluster-autoscaler-role", rename))
     assert rules(findings) == ["irsa-service-account"]
     assert "system:serviceaccount:kube-system:cluster-autoscaler" in findings[0].message
+
+
+def test_real_limiter_running_as_another_account_fails(dev_stack):
+    changed = copy.deepcopy(dev_stack.record)
+    [limiter] = [
+        r
+        for r in changed["resources"]
+        if r["type"] == "kubernetes:apps/v1:Deployment" and r["name"].endswith("limiter")
+    ]
+    limiter["inputs"]["spec"]["template"]["spec"]["serviceAccountName"] = "default"
+    findings = iam.check(changed)
+    assert [(f.rule, f.type) for f in findings] == [("irsa-service-account", "kubernetes:core/v1:ServiceAccount")]
+    assert "'limiter/limiter'" in findings[0].message

@@ -116,6 +116,7 @@ def check(record: dict[str, Any]) -> list[Finding]:
         for where, kind, text in _documents(res):
             findings += _check_document(res, where, kind, text)
     findings += _check_irsa(record)
+    findings += _check_service_accounts_used(record)
     return findings
 
 
@@ -445,6 +446,52 @@ def _irsa_problems(
         problem(
             f"allows the subjects {sorted(subs)} but the ServiceAccounts annotated with its ARN are {sorted(expected)}."
         )
+    return out
+
+
+_WORKLOAD_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "kubernetes:core/v1:Pod": ("spec",),
+}
+
+
+def _check_service_accounts_used(record: dict[str, Any]) -> list[Finding]:
+    """A ServiceAccount annotated with a role must be the account of a workload the program deploys.
+
+    A pod gets the web identity token of its own ServiceAccount (`serviceAccountName`, else `default`), so a
+    role annotated on an account no workload runs as reaches no pod.
+    """
+    used: set[tuple[Any, Any]] = set()
+    for res in record["resources"]:
+        path = _WORKLOAD_TEMPLATES.get(res["type"])
+        if path is None:
+            continue
+        inputs = res.get("inputs") or {}
+        namespace = (inputs.get("metadata") or {}).get("namespace") or "default"
+        pod_spec: Any = inputs
+        for key in path:
+            pod_spec = pod_spec.get(key) if isinstance(pod_spec, dict) else None
+        if isinstance(pod_spec, dict):
+            used.add((namespace, pod_spec.get("serviceAccountName") or "default"))
+    out = []
+    for res in record["resources"]:
+        if res["type"] != "kubernetes:core/v1:ServiceAccount":
+            continue
+        meta = (res.get("inputs") or {}).get("metadata") or {}
+        if ROLE_ARN_ANNOTATION not in (meta.get("annotations") or {}):
+            continue
+        account = (meta.get("namespace") or "default", meta.get("name"))
+        if UNKNOWN in account or account in used:
+            continue
+        message = (
+            f"The ServiceAccount '{account[0]}/{account[1]}' carries {ROLE_ARN_ANNOTATION} but no Deployment, "
+            "StatefulSet, DaemonSet, Job, CronJob or Pod of the program runs as it: the role reaches no pod."
+        )
+        out.append(_finding("irsa-service-account", res, message, IRSA_SOURCE))
     return out
 
 
