@@ -13,7 +13,8 @@ carrying a `Statement`), so a new kind of policy is never skipped silently.
   bundled IAM database;
 - IRSA (`irsa-service-account`): a role trusted by an EKS OIDC provider allows exactly the ServiceAccounts
   annotated with its ARN (`eks.amazonaws.com/role-arn`, on a ServiceAccount or in a Helm release's values),
-  with the audience `sts.amazonaws.com`.
+  with the audience `sts.amazonaws.com`; and such an annotated ServiceAccount is the account a workload of the
+  program runs as (`serviceAccountName`), or the role reaches no pod.
 
 Values unknown in a preview record (tools.mocks.UNKNOWN) are skipped one by one: an unknown document, an
 unknown action or an unknown condition key; the rest of the document is still checked.
@@ -55,7 +56,10 @@ RULES: list[tuple[str, str]] = [
     ("iam-grammar", "IAM policy documents are JSON with the grammar IAM enforces for their kind."),
     ("iam-condition", "Condition operators are IAM's; condition keys are `prefix:key`, never a URL."),
     ("iam-action", "Every action (wildcards included) names at least one action IAM knows."),
-    ("irsa-service-account", "An IRSA trust policy allows exactly the ServiceAccounts that use the role."),
+    (
+        "irsa-service-account",
+        "An IRSA trust policy allows exactly the ServiceAccounts annotated with the role, which workloads run as.",
+    ),
 ]
 
 # Where the program's resources carry policy documents, and of which kind. Any other input holding a
