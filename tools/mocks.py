@@ -461,7 +461,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             rid = f"Z_{inputs.get('name')}_{inputs.get('type')}_{inputs.get('setIdentifier', '')}"
             state.update(fqdn=inputs.get("name"))
         elif typ == "aws:cloudfront/distribution:Distribution":
-            rid = "E" + h.upper()[:13]
+            rid = "E" + _digest(h, "cf", n=13).upper()  # CloudFront API reference: E + 13 characters
             state.update(
                 arn=f"arn:aws:cloudfront::{ACCOUNT}:distribution/{rid}",
                 domainName=f"d{h}.cloudfront.net",
