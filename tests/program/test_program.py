@@ -138,6 +138,11 @@ def test_without_deletion_protection_teardown_completes(dev_stack):
     assert {r["type"] for r in dev_stack if r["retain_on_delete"]} <= {"aws:route53/record:Record"}
 
 
+# Names unique only within another resource of the stack: an AMP rule groups namespace within its workspace
+# (AMP API reference, CreateRuleGroupsNamespace: /workspaces/{workspaceId}/rulegroupsnamespaces).
+_NAMED_WITHIN_PARENT = frozenset({"aws:amp/ruleGroupNamespace:RuleGroupNamespace"})
+
+
 def test_two_stacks_in_one_account_and_region_share_no_physical_name(dev_stack, prod_stack):
     """dev and prod both run in eu-west-1: an explicit name in an account- or region-wide namespace (a KMS
     alias, a table, a log group) must differ between them, or be auto-named (random suffix)."""
@@ -145,7 +150,7 @@ def test_two_stacks_in_one_account_and_region_share_no_physical_name(dev_stack, 
     def explicit_names(stack):
         names = {}
         for r in stack.resources:
-            if not r["type"].startswith("aws:") or not r["custom"]:
+            if not r["type"].startswith("aws:") or not r["custom"] or r["type"] in _NAMED_WITHIN_PARENT:
                 continue
             inputs = r["inputs"]
             for field in ("name", "bucket", "namePrefix", "bucketPrefix"):
