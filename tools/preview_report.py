@@ -389,7 +389,8 @@ def _outputs(outputs: Mapping[str, Any]) -> list[str]:
         lines.append("    (none)")
     width = max([len(k) for k in outputs] + [0])
     for key in sorted(outputs):
-        lines.append(f"    {key.ljust(width)}: {_render_value(outputs[key])}")
+        flat = _render_value(outputs[key])
+        lines.append(f"    {key.ljust(width)}: {flat if len(flat) <= 100 else _pretty(outputs[key], 4)}")
     return lines
 
 
