@@ -184,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except MockedRunError as exc:
         if args.verbose and exc.details:
-            print(exc.details.rstrip(), file=sys.stderr)
+            trace = [line for line in exc.details.splitlines() if not line.startswith("PROGRAM ERROR")]
+            print("\n".join(trace).rstrip(), file=sys.stderr)
         if exc.kind == "ConfigError":
             raise UsageError(
                 f"stack config (Pulumi.{args.stack}.yaml{' and --set' if overrides else ''}): "
