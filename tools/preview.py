@@ -169,16 +169,19 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from tools import cost, preflight
     from tools.analyzer import analyze_record
-    from tools.mocked_run import MockedRunError, run_stack
-    from tools.stack_files import ROOT, StackFileError, merged_config
+    from tools.mocked_run import ROOT, MockedRunError, run_stack
+    from tools.stack_files import StackFileError, merged_config
 
     overrides = _overrides(args.set)
     policy_config = _policy_config(args.policy_config)
+    try:
+        merged_config(args.stack, overrides)  # the stack file and --set, checked before the program runs
+    except StackFileError as exc:
+        raise UsageError(str(exc)) from None
     program = Path(args.program)
     if not (program if program.is_absolute() else ROOT / program).is_file():
         raise UsageError(f"--program {args.program}: no such file (a relative path is taken from {ROOT})")
     try:
-        merged_config(args.stack, overrides)  # the stack file and --set, checked before the program runs
         record = run_stack(args.stack, preview=not args.update, program=args.program, config_overrides=overrides)
     except StackFileError as exc:
         raise UsageError(str(exc)) from None

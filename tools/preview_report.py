@@ -13,8 +13,8 @@ removed or renamed key bumps `schema_version`. Values the engine would not know 
     project, stack  names; mode: "preview" (computed outputs unknown) or "update" (outputs known)
     config          the stack config the program ran with: {key: value}, project prefix removed
     without         {"patterns": [...], "dropped": [resource names], "dangling": [{"urn", "name",
-                    "type", "references": [{"urn", "name", "via"}]}]}: kept resources that still
-                    reference a dropped one ("via": an input name, "dependsOn" or "parent")
+                    "type", "references": [{"urn", "name", "via"}]}]}: kept resources whose input
+                    "via" was derived from a dropped one
     resources       [{"urn", "type", "name", "parent", "provider", "custom", "component" (nearest
                     ratelimited:index:* ancestor's urn or ""), "region", "operation": "create",
                     "inputs" (masked), "dependencies", "property_dependencies": {input: [urn]}}]
@@ -106,22 +106,21 @@ def without(record: dict[str, Any], patterns: Sequence[str]) -> tuple[dict[str, 
 
 
 def dangling(original: Mapping[str, Any], kept: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Kept resources that still reference a dropped one (input, dependsOn or parent)."""
+    """Kept resources whose inputs were derived from a dropped resource (through a property dependency).
+
+    A dependsOn alone is not reported: it orders creation without carrying a value, and the engine
+    expands a dependsOn on a component into one on each of its children.
+    """
     by_urn = {r["urn"]: r for r in original["resources"]}
     kept_urns = {r["urn"] for r in kept["resources"]}
     found = []
     for resource in kept["resources"]:
-        references: list[dict[str, str]] = []
-        links: list[tuple[str, str]] = [
-            (prop, urn) for prop, urns in (resource.get("property_dependencies") or {}).items() for urn in urns
+        references = [
+            {"urn": urn, "name": by_urn[urn]["name"], "via": prop}
+            for prop, urns in (resource.get("property_dependencies") or {}).items()
+            for urn in urns
+            if urn in by_urn and urn not in kept_urns
         ]
-        via_props = {urn for _, urn in links}
-        links += [("dependsOn", urn) for urn in resource.get("dependencies") or [] if urn not in via_props]
-        if resource.get("parent"):
-            links.append(("parent", resource["parent"]))
-        for via, urn in links:
-            if urn in by_urn and urn not in kept_urns:
-                references.append({"urn": urn, "name": by_urn[urn]["name"], "via": via})
         if references:
             found.append(
                 {"urn": resource["urn"], "name": resource["name"], "type": resource["type"], "references": references}
