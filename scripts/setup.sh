@@ -1,23 +1,41 @@
 #!/usr/bin/env bash
-# Creates the virtual environments and installs everything the program, its tools and its tests need.
-# Idempotent: a second run only checks what is installed.
+# Creates the virtual environments and installs what the program, its tools and its tests need.
+#   scripts/setup.sh                    the program, the offline preview, the limiter and the test tools' Python packages
+#   scripts/setup.sh --preview-only     only what the offline preview needs (requirements-preview.txt)
+#   scripts/setup.sh --with-test-tools  everything, plus checkov (own virtualenv) and the npm packages
+# Idempotent: a second run only checks what is installed (about a second).
+# Progress goes to stderr; a first run says what it installs and shows pip's progress.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
+mode="${1:-}"
+requirements=requirements.txt
+[ "$mode" = "--preview-only" ] && requirements=requirements-preview.txt
 
+say() { echo "setup: $*" >&2; }
+
+quiet=(--quiet)
 if [ ! -x .venv/bin/python ]; then
+  say "creating the virtualenv .venv (first run)"
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
+  quiet=()
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+if [ ${#quiet[@]} -eq 0 ]; then
+  say "installing $requirements into .venv (first run: about a minute, mostly the Pulumi SDKs)"
+fi
+.venv/bin/python -m pip install "${quiet[@]}" --disable-pip-version-check -r "$requirements" >&2
+if [ ${#quiet[@]} -eq 0 ]; then say "installed $requirements"; fi
 
-if [ "${1:-}" = "--with-test-tools" ]; then
+if [ "$mode" = "--with-test-tools" ]; then
   # checkov conflicts with the project's pins, so it gets a virtualenv of its own.
   if [ ! -x .venv-checkov/bin/checkov ]; then
+    say "creating .venv-checkov and installing checkov"
     "$PYTHON" -m venv .venv-checkov
     .venv-checkov/bin/python -m pip install --quiet --upgrade pip
   fi
   .venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
-  # dynalite: the local DynamoDB-API server the limiter's tests start on 127.0.0.1.
+  # npm: dynalite (the local DynamoDB-API server the limiter's tests start on 127.0.0.1) and
+  # mermaid + jsdom (the diagram tests parse the preview's Mermaid output with Mermaid's own parser).
   npm ci --no-audit --no-fund --silent
 fi

@@ -439,3 +439,48 @@ def test_a_program_bug_names_the_file_and_line_and_verbose_gives_the_traceback(t
     assert verbose.returncode == 2
     assert "Traceback (most recent call last)" in verbose.stderr
     assert verbose.stderr.rstrip().splitlines()[-1].startswith(f"error: the program failed under mocks at {program}:5")
+
+
+# --- scripts/preview.sh ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "stack"),
+    [(["--help"], None), (["prod", "--help"], None), (["--stack", "prd"], "prd"), (["prd"], "prd")],
+)
+def test_preview_script_takes_flags_with_or_without_a_stack_first(args, stack):
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "preview.sh"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    if stack is None:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("usage: python -m tools.preview")
+    else:
+        assert done.returncode == 2
+        assert done.stderr.splitlines()[-1].startswith(f"error: --stack {stack}: no stack file Pulumi.{stack}.yaml")
+
+
+def test_the_preview_installs_only_the_program_and_preview_requirements():
+    preview_reqs = (ROOT / "requirements-preview.txt").read_text().splitlines()
+    packages = {line.split(">")[0].split("<")[0].split("[")[0] for line in preview_reqs if line and line[0].isalpha()}
+
+    assert "-r requirements-preview.txt" in (ROOT / "requirements.txt").read_text().splitlines()
+    assert packages == {
+        "pulumi",
+        "pulumi-aws",
+        "pulumi-eks",
+        "pulumi-kubernetes",
+        "pulumi-docker-build",
+        "pulumi-random",
+        "pyyaml",
+        "pulumi-policy",
+        "jsonschema",
+    }
+    script = (ROOT / "scripts" / "preview.sh").read_text()
+    assert "scripts/setup.sh --preview-only" in script
