@@ -71,6 +71,15 @@ def mask(value: Any) -> Any:
     return value
 
 
+def _declarations() -> dict[str, Any]:
+    from tools import stack_files
+
+    try:
+        return stack_files.declarations()
+    except (OSError, stack_files.StackFileError):
+        return {}
+
+
 def _config_value(text: Any) -> Any:
     if not isinstance(text, str):
         return text
@@ -198,10 +207,13 @@ def document(
     places = placement(record)
     types = {r["urn"]: r["type"] for r in resources}
     project = str(record.get("project") or "")
-    config = {
-        key.split(":", 1)[1] if key.startswith(f"{project}:") else key: _config_value(value)
-        for key, value in (record.get("config") or {}).items()
-    }
+    declared = _declarations()
+    config = {}
+    for key, value in (record.get("config") or {}).items():
+        bare = key.split(":", 1)[1] if key.startswith(f"{project}:") else key
+        # The engine passes strings as they are and everything else as JSON text.
+        string = (declared.get(bare) or {}).get("type") == "string"
+        config[bare] = value if string else _config_value(value)
     entries = []
     for resource in resources:
         component = nearest_component(resource, by_urn)

@@ -211,6 +211,8 @@ def test_json_lists_every_resource_with_the_documented_keys(dev_preview, dev_doc
         "summary",
     }
     assert dev_doc["config"]["regions"] == ["eu-west-1"]
+    assert dev_doc["config"]["kubernetesVersion"] == "1.34"  # a string key stays a string
+    assert dev_doc["config"]["deletionProtection"] is False
     json.dumps(dev_doc)  # serialisable as is
 
 
