@@ -289,6 +289,22 @@ def _alarm(est: _Estimate, resource: Resource) -> None:
         est.add(resource, "CloudWatch alarm", "cloudwatch-alarm", 1, hourly=False)
 
 
+def _composite_alarm(est: _Estimate, resource: Resource) -> None:
+    est.add(resource, "CloudWatch composite alarm", "cloudwatch-composite-alarm", 1, hourly=False)
+
+
+def _vpc_endpoint(est: _Estimate, resource: Resource) -> None:
+    inputs = resource.get("inputs") or {}
+    if inputs.get("vpcEndpointType", "Gateway") == "Gateway":
+        return  # gateway endpoints (DynamoDB, S3) have no charge
+    zones = len(inputs.get("subnetIds") or []) or 1
+    est.add(resource, f"interface endpoint in {zones} zone(s)", "vpc-interface-endpoint", zones)
+
+
+def _secret(est: _Estimate, resource: Resource) -> None:
+    est.add(resource, "Secrets Manager secret", "secretsmanager-secret", 1, hourly=False)
+
+
 def _dashboard(est: _Estimate, resource: Resource) -> None:
     est.add(resource, "CloudWatch dashboard", "cloudwatch-dashboard", 1, hourly=False)
 
@@ -309,6 +325,9 @@ RULES: dict[str, Callable[[_Estimate, Resource], None]] = {
     "aws:dynamodb/table:Table": _table,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
     "aws:cloudwatch/dashboard:Dashboard": _dashboard,
+    "aws:cloudwatch/compositeAlarm:CompositeAlarm": _composite_alarm,
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
+    "aws:secretsmanager/secret:Secret": _secret,
 }
 
 

@@ -138,23 +138,29 @@ def dangling(original: Mapping[str, Any], kept: Mapping[str, Any]) -> list[dict[
 
 
 def placement(record: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
-    """URN -> (region, layer) from the nearest `ratelimited:index:<Layer>` component named `<region>-...`."""
+    """URN -> (region, layer): the layer is the nearest `ratelimited:index:<Layer>` component's type, the region
+    the first AWS region named by the resource or an ancestor (`<region>-...`), else "global"."""
     by_urn = {r["urn"]: r for r in record["resources"]}
     result: dict[str, tuple[str, str]] = {}
     for resource in record["resources"]:
         component = nearest_component(resource, by_urn)
         if component is not None:
             layer = str(component["type"])[len(COMPONENT_PREFIX) :]
-            match = _REGION.search(str(component["name"]))
+        elif resource["type"] == "pulumi:pulumi:Stack":
+            layer = "(stack)"
+        elif str(resource["type"]).startswith("pulumi:providers:"):
+            layer = "(providers)"
         else:
-            if resource["type"] == "pulumi:pulumi:Stack":
-                layer = "(stack)"
-            elif str(resource["type"]).startswith("pulumi:providers:"):
-                layer = "(providers)"
-            else:
-                layer = "(no component)"
-            match = _REGION.search(str(resource["name"]))
-        result[resource["urn"]] = (match.group(1) if match else "global", layer)
+            layer = "(no component)"
+        region = "global"
+        current: Mapping[str, Any] | None = resource
+        while current is not None:
+            match = _REGION.search(str(current["name"]))
+            if match:
+                region = match.group(1)
+                break
+            current = by_urn.get(current.get("parent") or "")
+        result[resource["urn"]] = (region, layer)
     return result
 
 

@@ -154,3 +154,22 @@ def test_text_lists_regions_resources_total_and_excluded_unit_prices(dev_preview
     assert re.search(r"^    total: \$[\d,]+\.\d\d per month$", text, re.M)
     assert "Excluded (depend on traffic)" in text
     assert "NAT gateway data processed: 0.045 (us-east-1), 0.048 (eu-west-1) per GB" in text
+
+
+def test_a_gateway_endpoint_is_free_and_an_interface_endpoint_is_priced_per_zone():
+    record = synthetic(region="eu-west-1")
+    group = record["resources"].pop()
+    endpoint = {**group, "type": "aws:ec2/vpcEndpoint:VpcEndpoint", "name": "ep", "urn": "ep"}
+    record["resources"] += [
+        {**endpoint, "inputs": {"vpcEndpointType": "Gateway", "serviceName": "com.amazonaws.eu-west-1.dynamodb"}},
+        {
+            **endpoint,
+            "urn": "ep2",
+            "name": "ep2",
+            "inputs": {"vpcEndpointType": "Interface", "subnetIds": ["a", "b", "c"]},
+        },
+    ]
+
+    [line] = cost.estimate(record)["lines"]
+
+    assert (line["name"], line["quantity"], line["monthly_usd"]) == ("ep2", 3, round(3 * 0.011 * HOURS, 2))
