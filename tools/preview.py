@@ -256,8 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug in the tool itself: one line, the traceback on --verbose
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/tools/" in f.filename.replace("\\", "/")]
-        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        tools = Path(__file__).resolve().parent
+        frames = [
+            f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve().is_relative_to(tools)
+        ]
+        where = f" at tools/{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
         if args.verbose:
             traceback.print_exc()
         print(

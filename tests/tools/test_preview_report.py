@@ -486,3 +486,34 @@ def test_the_preview_installs_only_the_program_and_preview_requirements():
     }
     script = (ROOT / "scripts" / "preview.sh").read_text()
     assert "scripts/setup.sh --preview-only" in script
+
+
+def test_a_config_error_in_the_program_is_one_line_naming_the_stack_file(monkeypatch, capsys):
+    from tools.mocked_run import MockedRunError
+
+    def refuse(*args, **kwargs):
+        raise MockedRunError(
+            "ConfigError: Config key 'clusterPublicAccessCidrs' must not contain 0.0.0.0/0.",
+            kind="ConfigError",
+            details="Traceback (most recent call last):\n  ...\nstack_config.ConfigError: ...\n",
+        )
+
+    monkeypatch.setattr("tools.mocked_run.run_stack", refuse)
+
+    assert preview.main(["--stack", "dev"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "error: stack config (Pulumi.dev.yaml): Config key 'clusterPublicAccessCidrs' must not contain 0.0.0.0/0.\n"
+    )
+
+
+def test_a_bug_in_the_preview_itself_is_one_line_and_exit_2(monkeypatch, capsys, patched_run):
+    def broken(record):
+        return {}["lines"]
+
+    monkeypatch.setattr("tools.cost.estimate", broken)
+
+    assert preview.main(["--stack", "dev"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: the offline preview itself failed at tools/preview.py:")
+    assert line.endswith("KeyError: 'lines'; --verbose shows the traceback")
