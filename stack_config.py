@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from components.specs import (
 )
 
 PROJECT = "ratelimited-platform"
+MOCKED_RUN_ENV = "RATELIMITED_MOCKED_RUN"  # set by tools.mocked_run: the program runs under mocks
 
 # Regions where EKS, ALB, WAF, API Gateway and DynamoDB autoscaling are all available; a typo in a
 # region name should fail here, not halfway through a deployment.
@@ -58,6 +60,7 @@ class StackConfig:
     vpc_cidr: str
     nat_gateways: str
     cluster_public_access_cidrs: tuple[str, ...]
+    cluster_endpoint_private_only: bool
     cluster_admin_role_arns: tuple[str, ...]
     node_groups: tuple[NodeGroup, ...]
     charts: ChartVersions
@@ -71,6 +74,7 @@ class StackConfig:
     waf_rate_limit: int
     deletion_protection: bool
     dynamodb_billing_mode: str
+    counters_billing_mode: str
     autoscaling: Autoscaling
     app_tables: tuple[AppTable, ...]
     limiter_min_replicas: int
@@ -99,8 +103,13 @@ CONFIG_KEYS = (
     "apiThrottleRateLimit", "apiThrottleBurstLimit", "wafRateLimit", "deletionProtection", "dynamodbBillingMode",
     "dynamodbMinCapacity", "dynamodbMaxCapacity", "dynamodbTargetUtilization", "limiterMinReplicas",
     "limiterMaxReplicas", "extAuthzFailOpen", "extAuthzTimeoutMs", "nodeGroups", "microservices",
-    "rateLimitRules", "appTables", "apiConsumers", "tags",
+    "rateLimitRules", "appTables", "apiConsumers", "tags", "clusterEndpointPrivateOnly", "countersBillingMode",
 )  # fmt: skip
+
+# RFC 5737 documentation ranges: the sample stacks use one as a placeholder for the deployer's CIDR.
+DOCUMENTATION_RANGES = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
 
 
 # Keys whose values are plain strings; every other key arrives from the engine as JSON text.
@@ -117,6 +126,7 @@ _STRING_KEYS = frozenset(
         "istioChartVersion",
         "cloudfrontPriceClass",
         "dynamodbBillingMode",
+        "countersBillingMode",
     }
 )
 
@@ -146,7 +156,32 @@ def load() -> StackConfig:
             raw[key] = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"Config key '{key}' must be {expected_type(key, declarations)}, not {text!r}.") from exc
-    return parse(raw, stack=pulumi.get_stack(), project=project)
+    cfg = parse(raw, stack=pulumi.get_stack(), project=project)
+    # A real `pulumi up`, not a preview and not the offline runs under mocks (tools.mocked_run), which stand
+    # in for an update to show what it would create.
+    if not pulumi.runtime.is_dry_run() and os.environ.get(MOCKED_RUN_ENV) != "1":
+        check_deployable(cfg)
+    return cfg
+
+
+def check_deployable(cfg: StackConfig) -> None:
+    """What only `pulumi up` must refuse: a placeholder the sample stacks ship so that they preview.
+
+    The EKS API endpoint of a documentation range is unreachable from anywhere, so every Helm release
+    would time out after the cluster, VPC and node groups were created. Refuse before anything is.
+    """
+    placeholders = [c for c in cfg.cluster_public_access_cidrs if _is_documentation_range(c)]
+    if placeholders:
+        raise ConfigError(
+            f"Config key 'clusterPublicAccessCidrs' still holds the placeholder {', '.join(placeholders)} "
+            "(a documentation range). Set the CIDR of the machine that runs `pulumi up`, e.g. "
+            "`pulumi config set --path 'clusterPublicAccessCidrs[0]' $(curl -s https://checkip.amazonaws.com)/32`."
+        )
+
+
+def _is_documentation_range(cidr: str) -> bool:
+    net = ipaddress.ip_network(cidr, strict=False)
+    return any(net.version == doc.version and net.subnet_of(doc) for doc in DOCUMENTATION_RANGES)
 
 
 _DECLARED = "every key is declared in Pulumi.yaml."
@@ -208,6 +243,20 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
                 "Config key 'clusterPublicAccessCidrs' must not contain 0.0.0.0/0: it would expose the EKS "
                 "API to the whole internet. List your office or VPN ranges, or leave it empty."
             )
+    private_only = r.bool("clusterEndpointPrivateOnly")
+    if private_only and public_cidrs:
+        raise ConfigError(
+            "Config keys 'clusterEndpointPrivateOnly' and 'clusterPublicAccessCidrs' contradict each other: "
+            "a private-only endpoint has no public CIDRs. Set one of them."
+        )
+    if not private_only and not public_cidrs:
+        raise ConfigError(
+            "Config key 'clusterPublicAccessCidrs' is empty, so the EKS API endpoint would be private only, but "
+            "`pulumi up` applies every Helm release and Kubernetes object from the machine it runs on, which is "
+            "outside the VPC this stack creates: the first release would time out. List that machine's CIDR "
+            "(never 0.0.0.0/0), or set 'clusterEndpointPrivateOnly' to true if `pulumi up` runs inside the VPC "
+            "(e.g. a runner reaching it over a VPN or peering)."
+        )
     admin_arns = r.str_list("clusterAdminRoleArns")
     for arn in admin_arns:
         if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", arn):
@@ -246,6 +295,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
         vpc_cidr=vpc_cidr,
         nat_gateways=r.choice("natGateways", ("perZone", "single")),
         cluster_public_access_cidrs=tuple(public_cidrs),
+        cluster_endpoint_private_only=private_only,
         cluster_admin_role_arns=tuple(admin_arns),
         node_groups=tuple(_node_groups(r.list_of_objects("nodeGroups", min_items=1))),
         charts=ChartVersions(
@@ -268,6 +318,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
         waf_rate_limit=r.int("wafRateLimit", minimum=10, maximum=2_000_000_000),
         deletion_protection=r.bool("deletionProtection"),
         dynamodb_billing_mode=billing_mode,
+        counters_billing_mode=r.choice("countersBillingMode", ("PAY_PER_REQUEST", "PROVISIONED")),
         autoscaling=autoscaling,
         app_tables=tuple(_app_tables(r.list_of_objects("appTables"), billing_mode)),
         limiter_min_replicas=limiter_min,

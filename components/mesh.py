@@ -118,7 +118,7 @@ class MeshArgs:
     """The EKS cluster's name (for tags and descriptions)."""
     oidc_provider_arn: pulumi.Input[str]
     """The cluster's IAM OIDC provider ARN (IRSA trust)."""
-    oidc_provider_url: pulumi.Input[str]
+    oidc_issuer: pulumi.Input[str]
     """The cluster's OIDC issuer without https:// (IRSA trust conditions)."""
     load_balancer_controller: pulumi.Resource
     """The AWS Load Balancer Controller's Helm release: TargetGroupBindings need its webhooks on create and
@@ -405,7 +405,7 @@ class Mesh(pulumi.ComponentResource):
         role = irsa_role(
             f"{self._name}-limiter",
             oidc_provider_arn=args.oidc_provider_arn,
-            oidc_provider_url=args.oidc_provider_url,
+            oidc_issuer=args.oidc_issuer,
             namespace=LIMITER_NAMESPACE,
             service_account=LIMITER_NAME,
             policy_json=args.limiter_policy_json,

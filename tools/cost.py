@@ -18,6 +18,7 @@ JSON form (the `cost` key of the preview document):
                 "price_id", "price_region", "source", "monthly_usd", "note"}],
      "by_region": {region: usd}, "total_monthly_usd",
      "unpriced": [{"urn", "name", "type", "region", "reason"}],
+     "no_charge": [{"urn", "name", "type", "region", "reason"}]  (priced types free as configured),
      "unclassified": [type], "excluded": [{"id", "description", "unit", "regions", "source"}]}
 """
 
@@ -92,6 +93,19 @@ class _Estimate:
         self.ctx = ctx
         self.lines: list[dict[str, Any]] = []
         self.unpriced: list[dict[str, str]] = []
+        self.no_charge: list[dict[str, str]] = []
+
+    def free(self, resource: Resource, reason: str) -> None:
+        """A resource of a priced type that has no fixed cost in this configuration, and why."""
+        self.no_charge.append(
+            {
+                "urn": resource["urn"],
+                "name": resource["name"],
+                "type": resource["type"],
+                "region": self.ctx.region(resource),
+                "reason": reason,
+            }
+        )
 
     def add(
         self,
@@ -253,7 +267,8 @@ def _kms_key(est: _Estimate, resource: Resource) -> None:
 def _table(est: _Estimate, resource: Resource) -> None:
     inputs = resource.get("inputs") or {}
     if inputs.get("billingMode") == "PAY_PER_REQUEST":
-        return  # on demand: requests and storage are usage (excluded)
+        est.free(resource, "on-demand table: requests and storage are usage (excluded)")
+        return
     units = {"Read": 0.0, "Write": 0.0}
     targets = est.ctx.dependents(resource, "aws:appautoscaling/target:Target", "resourceId")
     scaled = {"Read": False, "Write": False}
@@ -296,7 +311,8 @@ def _composite_alarm(est: _Estimate, resource: Resource) -> None:
 def _vpc_endpoint(est: _Estimate, resource: Resource) -> None:
     inputs = resource.get("inputs") or {}
     if inputs.get("vpcEndpointType", "Gateway") == "Gateway":
-        return  # gateway endpoints (DynamoDB, S3) have no charge
+        est.free(resource, "gateway endpoints (DynamoDB, S3) have no charge")
+        return
     zones = len(inputs.get("subnetIds") or []) or 1
     est.add(resource, f"interface endpoint in {zones} zone(s)", "vpc-interface-endpoint", zones)
 
@@ -365,6 +381,7 @@ def estimate(record: Mapping[str, Any], table: Mapping[str, Any] | None = None) 
         "by_region": {region: round(total, 2) for region, total in sorted(by_region.items())},
         "total_monthly_usd": round(sum(line["monthly_usd"] for line in est.lines), 2),
         "unpriced": est.unpriced,
+        "no_charge": est.no_charge,
         "unclassified": sorted(unclassified),
         "excluded": list(table.get("excluded") or []),
     }
@@ -417,6 +434,8 @@ def text_lines(cost: Mapping[str, Any]) -> list[str]:
                 f"{price:>24}  ${row['monthly_usd']:>10,.2f}{note}"
             )
     lines.append(f"    total: ${cost['total_monthly_usd']:,.2f} per month")
+    for item in cost.get("no_charge") or []:
+        lines.append(f"    no fixed cost: {item['name']} ({item['type']}): {item['reason']}")
     for item in cost["unpriced"]:
         lines.append(f"    unpriced: {item['name']} ({item['type']}, {item['region']}): {item['reason']}")
     for type_ in cost["unclassified"]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from typing import Any
 
@@ -28,15 +29,118 @@ from pulumi.runtime.proto import provider_pb2, resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 ACCOUNT = "123456789012"
+DEFAULT_CALLER_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/platform-deployer/deploy"
 UNKNOWN = rpc.UNKNOWN
 _SIG = rpc._special_sig_key
 _RESOURCE_SIG = rpc._special_resource_sig
 _SECRET_SIG = rpc._special_secret_sig
 
-# Route 53 hosted zone ids that AWS publishes for alias targets.
-_ELB_ZONE_IDS = {"eu-west-1": "Z32O12XQLNTSW2", "us-east-1": "Z35SXDOTRQ7X7K", "us-west-2": "Z1H1FL5HABSF5"}
-_NLB_ZONE_IDS = {"eu-west-1": "Z2IFOLAFXWLO4F", "us-east-1": "Z26RNL4JYFTOTI", "us-west-2": "Z18D5FSROUN65G"}
+# Route 53 hosted zone ids that AWS publishes for alias targets (AWS General Reference, "Service endpoints
+# and quotas": Elastic Load Balancing (ALB, NLB) and Amazon API Gateway regional endpoints). Regions not
+# listed fall back to us-east-2's ids, which have the same shape.
+_ELB_ZONE_IDS = {
+    "eu-west-1": "Z32O12XQLNTSW2", "us-east-1": "Z35SXDOTRQ7X7K", "us-west-2": "Z1H1FL5HABSF5",
+    "ap-southeast-1": "Z1LMS91P8CMLE5", "ap-northeast-1": "Z14GRHDCWA56QT", "us-west-1": "Z368ELLRRE2KJ0",
+}  # fmt: skip
+_NLB_ZONE_IDS = {
+    "eu-west-1": "Z2IFOLAFXWLO4F", "us-east-1": "Z26RNL4JYFTOTI", "us-west-2": "Z18D5FSROUN65G",
+    "ap-southeast-1": "ZKVM4W9LS7TM", "ap-northeast-1": "Z31USIVHYNEOWT", "us-west-1": "Z24FKFUX50B4VW",
+}  # fmt: skip
+_APIGW_ZONE_IDS = {
+    "eu-west-1": "ZLY8HYME6SFDD", "us-east-1": "Z1UJRXOUMOOFQ8", "us-west-2": "Z2OJLYMUO9EFXC",
+    "ap-southeast-1": "ZL327KTPIQFUL", "ap-northeast-1": "Z1YSHQZHG15GKL", "us-west-1": "Z2MOQ5HBTXKDBI",
+}  # fmt: skip
+_FALLBACK_ZONE_IDS = {"alb": "Z3AADJGX6KTTL2", "nlb": "ZLMOA37VPKANP", "apigw": "ZOJJZC49E0EPZ"}
 _CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
+# The ids of AWS-managed CloudFront policies are fixed (CloudFront developer guide, "Use managed cache
+# policies", "Use managed origin request policies", "Use managed response headers policies").
+_CLOUDFRONT_MANAGED_POLICY_IDS = {
+    "Managed-CachingOptimized": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+    "Managed-CachingDisabled": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+    "Managed-AllViewerExceptHostHeader": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+    "Managed-SecurityHeadersPolicy": "67f7725c-6f97-4210-82d7-5512b31e9d03",
+}
+
+
+# DescribeAvailabilityZones as an account sees it (EC2 API reference; zone names map to zone ids per
+# account, so a region's "a" zone may be the one EKS refuses). Each region lists its zones as
+# (name, zone id, zone type, opt-in status); us-east-1 and us-west-2 include a Local Zone the account
+# opted into, which `state=available` also returns.
+_ZONES: dict[str, list[tuple[str, str, str, str]]] = {
+    "us-east-1": [
+        ("us-east-1a", "use1-az3", "availability-zone", "opt-in-not-required"),
+        ("us-east-1b", "use1-az6", "availability-zone", "opt-in-not-required"),
+        ("us-east-1c", "use1-az1", "availability-zone", "opt-in-not-required"),
+        ("us-east-1d", "use1-az2", "availability-zone", "opt-in-not-required"),
+        ("us-east-1e", "use1-az4", "availability-zone", "opt-in-not-required"),
+        ("us-east-1f", "use1-az5", "availability-zone", "opt-in-not-required"),
+        ("us-east-1-bos-1a", "use1-bos1-az1", "local-zone", "opted-in"),
+    ],
+    "us-west-1": [
+        ("us-west-1a", "usw1-az2", "availability-zone", "opt-in-not-required"),
+        ("us-west-1b", "usw1-az1", "availability-zone", "opt-in-not-required"),
+        ("us-west-1c", "usw1-az3", "availability-zone", "opt-in-not-required"),
+    ],
+    "us-west-2": [
+        ("us-west-2-lax-1a", "usw2-lax1-az1", "local-zone", "opted-in"),
+        ("us-west-2a", "usw2-az2", "availability-zone", "opt-in-not-required"),
+        ("us-west-2b", "usw2-az1", "availability-zone", "opt-in-not-required"),
+        ("us-west-2c", "usw2-az3", "availability-zone", "opt-in-not-required"),
+        ("us-west-2d", "usw2-az4", "availability-zone", "opt-in-not-required"),
+    ],
+    "ca-central-1": [
+        ("ca-central-1a", "cac1-az1", "availability-zone", "opt-in-not-required"),
+        ("ca-central-1b", "cac1-az3", "availability-zone", "opt-in-not-required"),
+        ("ca-central-1d", "cac1-az4", "availability-zone", "opt-in-not-required"),
+    ],
+}
+
+
+_DIRECTIONS = {
+    "central": "c", "north": "n", "south": "s", "east": "e", "west": "w",
+    "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw",
+}  # fmt: skip
+
+
+def availability_zones(region: str, args: dict[str, Any]) -> dict[str, Any]:
+    """aws.getAvailabilityZones as the provider answers it: `state`, `excludeZoneIds`, `excludeNames`
+    and the DescribeAvailabilityZones filters `zone-type`, `opt-in-status`, `zone-id`, `zone-name`
+    applied (terraform-provider-aws ec2/availability_zones_data_source.go)."""
+    area, direction, number = region.split("-")  # zone ids: euw1-az1, apse1-az2 (AWS RAM user guide, AZ ids)
+    short = area + _DIRECTIONS.get(direction, direction[0]) + number
+    zones = _ZONES.get(region) or [
+        (f"{region}{letter}", f"{short}-az{i}", "availability-zone", "opt-in-not-required")
+        for i, letter in enumerate("abc", start=1)
+    ]
+    filters = {str(f["name"]): {str(v) for v in f["values"]} for f in args.get("filters") or []}
+    fields = {"zone-name": 0, "zone-id": 1, "zone-type": 2, "opt-in-status": 3}
+    unknown = set(filters) - set(fields)
+    if unknown:
+        raise NotImplementedError(f"PlatformMocks: no getAvailabilityZones filter {sorted(unknown)}")
+    kept = [
+        z
+        for z in zones
+        if z[1] not in set(args.get("excludeZoneIds") or [])
+        and z[0] not in set(args.get("excludeNames") or [])
+        and all(z[fields[name]] in values for name, values in filters.items())
+    ]
+    return {
+        "names": [z[0] for z in kept],
+        "zoneIds": [z[1] for z in kept],
+        "groupNames": [region if z[2] == "availability-zone" else z[0][:-1] for z in kept],
+        "id": region,
+    }
+
+
+def _physical_name(inputs: dict[str, Any], logical: str, h: str) -> str:
+    """The name a pulumi-aws resource gets: `name`, else `namePrefix` + a 26-character unique suffix
+    (terraform-plugin-sdk id.PrefixedUniqueId: a timestamp and a counter, UniqueIDSuffixLength 26),
+    else the bridge's auto-name `<logical name>-<7 hex>` (pulumi-terraform-bridge tfbridge AutoName)."""
+    if inputs.get("name"):
+        return str(inputs["name"])
+    if inputs.get("namePrefix"):
+        return f"{inputs['namePrefix']}20261130120000{int(h[:8], 16) % 10**12:012d}"
+    return f"{logical}-{h[:7]}"
 
 
 def _digest(*parts: str, n: int = 8) -> str:
@@ -46,9 +150,13 @@ def _digest(*parts: str, n: int = 8) -> str:
 class PlatformMocks(pulumi_mocks.Mocks):
     """Computed outputs by type token, deterministic (derived from names), region-aware."""
 
-    def __init__(self, *, preview: bool = False, default_region: str = "eu-west-1") -> None:
+    def __init__(
+        self, *, preview: bool = False, default_region: str = "eu-west-1", caller_arn: str | None = None
+    ) -> None:
         self.preview = preview
         self.default_region = default_region
+        # Who runs `pulumi up`: a role session by default; tests set another through the environment.
+        self.caller_arn = caller_arn or os.environ.get("RATELIMITED_MOCK_CALLER_ARN") or DEFAULT_CALLER_ARN
         self.monitor: RecordingMonitor | None = None
         self._provider_regions: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -63,10 +171,12 @@ class PlatformMocks(pulumi_mocks.Mocks):
         token = args.token
         a = args.args
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            # STS GetCallerIdentity (API reference): a role session's Arn is
+            # arn:aws:sts::<account>:assumed-role/<role name>/<session>, its UserId "<role id>:<session>".
             return {
                 "accountId": ACCOUNT,
-                "arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
-                "userId": "AIDA",
+                "arn": self.caller_arn,
+                "userId": "AROA3XFRBF23EXAMPLE:deploy",
                 "id": ACCOUNT,
             }, None
         if token == "aws:index/getRegion:getRegion":
@@ -74,8 +184,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{region}{s}" for s in "abc"]
-            return {"names": names, "zoneIds": [f"{region[:3]}-az{i}" for i in (1, 2, 3)], "id": region}, None
+            return availability_zones(region, a), None
         if token == "aws:route53/getZone:getZone":
             name = str(a.get("name") or "example.com").rstrip(".")
             zone_id = a.get("zoneId") or "Z" + _digest(name, n=12).upper()
@@ -105,7 +214,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
             "aws:cloudfront/getResponseHeadersPolicy:getResponseHeadersPolicy",
         ):
             name = str(a.get("name") or "")
-            return {"id": _digest(token, name, n=8) + "-" + _digest(name, n=4) + "-policy", "name": name}, None
+            if name not in _CLOUDFRONT_MANAGED_POLICY_IDS:
+                # The provider's lookup fails for a name that does not exist.
+                return {}, [("name", f"no CloudFront managed policy named {name!r}")]
+            return {"id": _CLOUDFRONT_MANAGED_POLICY_IDS[name], "name": name}, None
         if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {
                 "userName": "AWS",
@@ -162,21 +274,31 @@ class PlatformMocks(pulumi_mocks.Mocks):
             return arn_prefix.format(service) + resource
 
         rid = f"{name}-{h}"
+        long_h = _digest(typ, name, region, "long", n=17)  # EC2 ids: a prefix and 17 hex characters
+        uuid = "-".join(
+            (
+                _digest(h, "u", n=8),
+                _digest(h, "u1", n=4),
+                _digest(h, "u2", n=4),
+                _digest(h, "u3", n=4),
+                _digest(h, "u4", n=12),
+            )
+        )
         if typ == "aws:ec2/vpc:Vpc":
-            rid = f"vpc-{h}"
+            rid = f"vpc-{long_h}"
             state.update(
                 arn=arn("ec2", f"vpc/{rid}"),
                 defaultSecurityGroupId=f"sg-{_digest(h, 'def')}",
                 mainRouteTableId=f"rtb-{h}",
             )
         elif typ == "aws:ec2/subnet:Subnet":
-            rid = f"subnet-{h}"
+            rid = f"subnet-{long_h}"
             state.update(arn=arn("ec2", f"subnet/{rid}"))
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
-            rid = f"sg-{h}"
-            state.update(arn=arn("ec2", f"security-group/{rid}"), name=inputs.get("name") or name)
+            rid = f"sg-{long_h}"
+            state.update(arn=arn("ec2", f"security-group/{rid}"), name=_physical_name(inputs, name, h))
         elif typ == "aws:ec2/eip:Eip":
-            rid = f"eipalloc-{h}"
+            rid = f"eipalloc-{long_h}"
             state.update(publicIp=f"203.0.113.{int(h[:2], 16) % 250 + 1}", allocationId=rid)
         elif typ in (
             "aws:ec2/natGateway:NatGateway",
@@ -184,19 +306,23 @@ class PlatformMocks(pulumi_mocks.Mocks):
             "aws:ec2/routeTable:RouteTable",
         ):
             prefix = {"NatGateway": "nat", "InternetGateway": "igw", "RouteTable": "rtb"}[typ.rsplit(":", 1)[1]]
-            rid = f"{prefix}-{h}"
-            state.update(arn=arn("ec2", f"{prefix}/{rid}"))
+            rid = f"{prefix}-{long_h}"
+            kind = {"nat": "natgateway", "igw": "internet-gateway", "rtb": "route-table"}[prefix]
+            state.update(arn=arn("ec2", f"{kind}/{rid}"))
+        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            rid = f"vpce-{long_h}"
+            state.update(arn=arn("ec2", f"vpc-endpoint/{rid}"), prefixListId=f"pl-{h}", state="available")
         elif typ == "aws:kms/key:Key":
             rid = f"{h}-{_digest(h, 'k', n=4)}-4a4a-8b8b-{_digest(h, 'kk', n=12)}"
             state.update(arn=arn("kms", f"key/{rid}"), keyId=rid)
         elif typ == "aws:kms/alias:Alias":
             state.update(arn=arn("kms", str(inputs.get("name") or f"alias/{name}")))
         elif typ == "aws:iam/role:Role":
-            role_name = inputs.get("name") or f"{name}-{h[:7]}"
+            role_name = _physical_name(inputs, name, h)
             rid = role_name
             state.update(arn=arn("iam", f"role/{role_name}", global_=True), name=role_name, uniqueId=f"AROA{h.upper()}")
         elif typ == "aws:iam/policy:Policy":
-            policy_name = inputs.get("name") or f"{name}-{h[:7]}"
+            policy_name = _physical_name(inputs, name, h)
             state.update(arn=arn("iam", f"policy/{policy_name}", global_=True), name=policy_name)
             rid = state["arn"]
         elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
@@ -204,55 +330,76 @@ class PlatformMocks(pulumi_mocks.Mocks):
             state.update(arn=arn("iam", f"oidc-provider/{url}", global_=True))
             rid = state["arn"]
         elif typ == "aws:dynamodb/table:Table":
-            table = inputs.get("name") or f"{name}-{h[:7]}"
+            table = _physical_name(inputs, name, h)
             rid = table
-            state.update(
-                name=table,
-                arn=arn("dynamodb", f"table/{table}"),
-                streamArn=arn("dynamodb", f"table/{table}/stream/2026-01-01T00:00:00.000"),
-            )
+            state.update(name=table, arn=arn("dynamodb", f"table/{table}"))
+            if inputs.get("streamEnabled"):
+                # DynamoDB DescribeTable LatestStreamArn: only a table with a stream has one.
+                state["streamArn"] = arn("dynamodb", f"table/{table}/stream/2026-11-30T12:00:00.000")
         elif typ in ("aws:appautoscaling/target:Target",):
-            rid = f"service/{inputs.get('serviceNamespace')}/{inputs.get('resourceId')}"
-            state.update(arn=arn("application-autoscaling", f"scalable-target/{h}"))
+            # terraform-provider-aws appautoscaling/target.go: the id is the resource id.
+            rid = str(inputs.get("resourceId"))
+            state.update(arn=arn("application-autoscaling", f"scalable-target/{_digest(h, 'st', n=36)}"))
         elif typ == "aws:appautoscaling/policy:Policy":
+            policy_name = _physical_name(inputs, name, h)
+            resource = f"{inputs.get('serviceNamespace')}/{inputs.get('resourceId')}"
             state.update(
-                arn=arn("autoscaling", f"scalingPolicy:{h}:resource/{inputs.get('resourceId')}:policyName/{name}"),
+                name=policy_name,
+                # Application Auto Scaling API reference, PutScalingPolicy PolicyARN.
+                arn=arn("autoscaling", f"scalingPolicy:{uuid}:resource/{resource}:policyName/{policy_name}"),
                 alarmArns=[],
             )
+            rid = policy_name
         elif typ == "aws:lb/loadBalancer:LoadBalancer":
             kind = "net" if inputs.get("loadBalancerType") == "network" else "app"
-            lb_name = inputs.get("name") or f"{name[:24]}-{h[:7]}"
+            lb_name = _physical_name(inputs, name, h)
+            lb_id = _digest(h, "lb", n=16)  # ELB API reference: .../loadbalancer/app/<name>/<16 hex>
             state.update(
-                arn=arn("elasticloadbalancing", f"loadbalancer/{kind}/{lb_name}/{h}"),
-                arnSuffix=f"{kind}/{lb_name}/{h}",
+                arn=arn("elasticloadbalancing", f"loadbalancer/{kind}/{lb_name}/{lb_id}"),
+                arnSuffix=f"{kind}/{lb_name}/{lb_id}",
                 name=lb_name,
                 dnsName=f"{'internal-' if inputs.get('internal') else ''}{lb_name}-{int(h, 16) % 10**9}"
                 f".{region}.elb.amazonaws.com",
-                zoneId=(_NLB_ZONE_IDS if kind == "net" else _ELB_ZONE_IDS).get(region, "Z3AADJGX6KTTL2"),
+                zoneId=(_NLB_ZONE_IDS if kind == "net" else _ELB_ZONE_IDS).get(
+                    region, _FALLBACK_ZONE_IDS["nlb" if kind == "net" else "alb"]
+                ),
             )
             rid = state["arn"]
         elif typ == "aws:lb/targetGroup:TargetGroup":
-            tg_name = inputs.get("name") or f"{name[:24]}-{h[:7]}"
+            tg_name = _physical_name(inputs, name, h)
+            tg_id = _digest(h, "tg", n=16)
             state.update(
-                arn=arn("elasticloadbalancing", f"targetgroup/{tg_name}/{h}"),
-                arnSuffix=f"targetgroup/{tg_name}/{h}",
+                arn=arn("elasticloadbalancing", f"targetgroup/{tg_name}/{tg_id}"),
+                arnSuffix=f"targetgroup/{tg_name}/{tg_id}",
                 name=tg_name,
             )
             rid = state["arn"]
-        elif typ in ("aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule"):
-            state.update(arn=arn("elasticloadbalancing", f"listener/app/{name}/{h}"))
+        elif typ == "aws:lb/listener:Listener":
+            # ELB API reference: listener/<app|net>/<lb name>/<lb id>/<listener id>, under the LB's ARN.
+            lb = str(
+                inputs.get("loadBalancerArn") or f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:loadbalancer/app/x/0"
+            )
+            state.update(arn=lb.replace(":loadbalancer/", ":listener/") + "/" + _digest(h, "l", n=16))
+            rid = state["arn"]
+        elif typ == "aws:lb/listenerRule:ListenerRule":
+            listener = str(
+                inputs.get("listenerArn") or f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:listener/app/x/0/0"
+            )
+            state.update(arn=listener.replace(":listener/", ":listener-rule/") + "/" + _digest(h, "r", n=16))
             rid = state["arn"]
         elif typ == "aws:acm/certificate:Certificate":
             domain = str(inputs.get("domainName", "example.com"))
-            names = [domain, *inputs.get("subjectAlternativeNames", [])]
+            # ACM DescribeCertificate: one DomainValidation per distinct name; a wildcard and its apex share
+            # the apex's CNAME (terraform-provider-aws acm/certificate.go flattens them into a set).
+            names = list(dict.fromkeys([domain, *inputs.get("subjectAlternativeNames", [])]))
             state.update(
-                arn=arn("acm", f"certificate/{h}"),
+                arn=arn("acm", f"certificate/{uuid}"),
                 domainValidationOptions=[
                     {
                         "domainName": d,
-                        "resourceRecordName": f"_{_digest(d)}.{d.lstrip('*.')}.",
+                        "resourceRecordName": f"_{_digest(d.removeprefix('*.'), n=32)}.{d.removeprefix('*.')}.",
                         "resourceRecordType": "CNAME",
-                        "resourceRecordValue": f"_{_digest(d, 'v')}.acm-validations.aws.",
+                        "resourceRecordValue": f"_{_digest(d.removeprefix('*.'), 'v', n=32)}.acm-validations.aws.",
                     }
                     for d in names
                 ],
@@ -263,16 +410,24 @@ class PlatformMocks(pulumi_mocks.Mocks):
             rid = str(inputs.get("certificateArn", name))
         elif typ == "aws:wafv2/webAcl:WebAcl":
             scope = "global" if inputs.get("scope") == "CLOUDFRONT" else "regional"
-            state.update(arn=arn("wafv2", f"{scope}/webacl/{inputs.get('name') or name}/{h}"), capacity=700)
-            rid = h
+            acl_name = _physical_name(inputs, name, h)
+            # WAFV2 API reference: arn:aws:wafv2:<region>:<account>:<scope>/webacl/<name>/<uuid>; CLOUDFRONT
+            # scope lives in us-east-1.
+            acl_region = "us-east-1" if scope == "global" else region
+            state.update(
+                name=acl_name,
+                arn=f"arn:aws:wafv2:{acl_region}:{ACCOUNT}:{scope}/webacl/{acl_name}/{uuid}",
+                capacity=700,
+            )
+            rid = uuid
         elif typ == "aws:wafv2/webAclAssociation:WebAclAssociation":
             rid = f"{inputs.get('webAclArn')},{inputs.get('resourceArn')}"
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
-            lg = inputs.get("name") or f"{name}-{h[:7]}"
+            lg = _physical_name(inputs, name, h)
             state.update(name=lg, arn=arn("logs", f"log-group:{lg}"))
             rid = lg
         elif typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
-            bucket = inputs.get("bucket") or f"{name}-{h}"
+            bucket = inputs.get("bucket") or _physical_name({"namePrefix": inputs.get("bucketPrefix")}, name, h)
             state.update(
                 bucket=bucket,
                 arn=f"arn:aws:s3:::{bucket}",
@@ -282,7 +437,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             )
             rid = bucket
         elif typ == "aws:ecr/repository:Repository":
-            repo = inputs.get("name") or f"{name}-{h[:7]}"
+            repo = _physical_name(inputs, name, h)
             state.update(
                 name=repo,
                 arn=arn("ecr", f"repository/{repo}"),
@@ -291,9 +446,12 @@ class PlatformMocks(pulumi_mocks.Mocks):
             )
             rid = repo
         elif typ == "docker-build:index:Image":
-            state.update(digest="sha256:" + hashlib.sha256(name.encode()).hexdigest(), ref=f"{name}@sha256:{h}")
+            # pulumi-docker-build SDK docstring: `ref` is one pushed tag with the digest, "<tag>@sha256:...".
+            digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+            tags = [t for t in inputs.get("tags") or [] if isinstance(t, str)]
+            state.update(digest=digest, ref=f"{tags[0]}@{digest}" if tags else digest)
         elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
-            alarm = inputs.get("name") or f"{name}-{h[:7]}"
+            alarm = _physical_name(inputs, name, h)
             state.update(name=alarm, arn=arn("cloudwatch", f"alarm:{alarm}"))
             rid = alarm
         elif typ == "aws:route53/healthCheck:HealthCheck":
@@ -303,7 +461,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             rid = f"Z_{inputs.get('name')}_{inputs.get('type')}_{inputs.get('setIdentifier', '')}"
             state.update(fqdn=inputs.get("name"))
         elif typ == "aws:cloudfront/distribution:Distribution":
-            rid = "E" + h.upper()[:13]
+            rid = "E" + _digest(h, "cf", n=13).upper()  # CloudFront API reference: E + 13 characters
             state.update(
                 arn=f"arn:aws:cloudfront::{ACCOUNT}:distribution/{rid}",
                 domainName=f"d{h}.cloudfront.net",
@@ -330,7 +488,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
         elif typ == "aws:apigateway/domainName:DomainName":
             state.update(
                 regionalDomainName=f"d-{h}.execute-api.{region}.amazonaws.com",
-                regionalZoneId=_ELB_ZONE_IDS.get(region, "ZLY8HYME6SFDD"),
+                regionalZoneId=_APIGW_ZONE_IDS.get(region, _FALLBACK_ZONE_IDS["apigw"]),
                 arn=f"arn:aws:apigateway:{region}::/domainnames/{inputs.get('domainName')}",
             )
             rid = str(inputs.get("domainName"))
@@ -345,9 +503,15 @@ class PlatformMocks(pulumi_mocks.Mocks):
             return self._eks_cluster(name, inputs, region)
         elif typ == "eks:index:ManagedNodeGroup":
             state.update(nodeGroup=None)
+        elif typ == "kubernetes:helm.sh/v3:Release":
+            # pulumi-kubernetes helm/v3 Release: an unnamed release is "<logical>-<8 random characters>".
+            release = str(inputs.get("name") or f"{name}-{_digest(h, 'rel')}")
+            state.update(name=release, status={"name": release, "namespace": inputs.get("namespace") or "default"})
+            rid = f"{inputs.get('namespace') or 'default'}/{release}"
         elif typ.startswith("kubernetes:"):
             meta = dict(inputs.get("metadata") or {})
-            meta.setdefault("name", name)
+            # pulumi-kubernetes auto-names an object "<logical>-<8 random characters>".
+            meta.setdefault("name", f"{name}-{_digest(h, 'k8s')}")
             meta.setdefault("uid", f"{h}-{_digest(h, 'uid', n=4)}")
             state["metadata"] = meta
             ns = meta.get("namespace")
@@ -389,8 +553,9 @@ class PlatformMocks(pulumi_mocks.Mocks):
         """pulumi-eks's Cluster is a remote component: the mock stands in for what its provider returns."""
         h = _digest("eks", name, region)
         cluster_name = str(inputs.get("name") or f"{name}-eksCluster-{h[:7]}")
+        # EKS's DescribeCluster `identity.oidc.issuer` is an https URL (AWS EKS API reference, OIDC).
         issuer = f"https://oidc.eks.{region}.amazonaws.com/id/{_digest(cluster_name, n=32).upper()}"
-        oidc_url = issuer.removeprefix("https://")
+        issuer_host_path = issuer.removeprefix("https://")
         node_sg = f"sg-{_digest(h, 'nodes')}"
         cluster_sg = f"sg-{_digest(h, 'cluster')}"
         eks_state = {
@@ -423,9 +588,14 @@ class PlatformMocks(pulumi_mocks.Mocks):
             eksCluster=eks_ref,
             clusterSecurityGroupId=cluster_sg,
             nodeSecurityGroupId=node_sg,
-            oidcProviderArn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/{oidc_url}",
-            oidcProviderUrl=oidc_url,
-            oidcIssuer=oidc_url,
+            # IAM names an OIDC provider by its URL without the scheme (IAM API reference,
+            # CreateOpenIDConnectProvider: "arn:aws:iam::<account>:oidc-provider/<host/path>").
+            oidcProviderArn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer_host_path}",
+            # pulumi-eks cluster.ts: `oidcProviderUrl` is `identities[0].oidcs[0].issuer`, the URL *with*
+            # https:// (SDK docstring: "Issuer URL for the OpenID Connect identity provider").
+            oidcProviderUrl=issuer,
+            # pulumi-eks SDK docstring of `oidc_issuer`: "OIDC Provider URL without leading `https://`".
+            oidcIssuer=issuer_host_path,
             core={
                 "cluster": eks_ref,
                 "vpcId": inputs.get("vpcId"),

@@ -25,6 +25,7 @@ import json
 import sys
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -181,8 +182,15 @@ def run(args: argparse.Namespace) -> int:
     program = Path(args.program)
     if not (program if program.is_absolute() else ROOT / program).is_file():
         raise UsageError(f"--program {args.program}: no such file (a relative path is taken from {ROOT})")
+    # The preflight needs known outputs (names, IAM documents and Kubernetes objects are only whole once ids
+    # and ARNs are), so a preview takes them from a second mocked run in update mode, run beside the first.
+    pool = ThreadPoolExecutor(max_workers=1)
+    known = None
+    if not args.update:
+        known = pool.submit(run_stack, args.stack, preview=False, program=args.program, config_overrides=overrides)
     try:
         record = run_stack(args.stack, preview=not args.update, program=args.program, config_overrides=overrides)
+        known_record = known.result() if known is not None else record
     except StackFileError as exc:
         raise UsageError(str(exc)) from None
     except MockedRunError as exc:
@@ -197,6 +205,8 @@ def run(args: argparse.Namespace) -> int:
         where = f" at {exc.location}" if exc.location else ""
         hint = "" if args.verbose else "; --verbose shows the traceback"
         raise UsageError(f"the program failed under mocks{where}: {exc}{hint}") from None
+    finally:
+        pool.shutdown(wait=True)
     original = record
     record, dropped = preview_report.without(record, args.without)
     if args.without and not dropped:
@@ -209,7 +219,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         source = f"--policy-config {args.policy_config}" if args.policy_config else "policy config"
         raise UsageError(f"{source}: {exc}") from None
-    findings = preflight.run(record)
+    try:
+        findings = preflight.run(preview_report.without(known_record, args.without)[0])
+    except preflight_tool_errors() as exc:
+        raise UsageError(f"preflight: {exc}") from None
     doc = preview_report.document(
         record,
         result,
@@ -235,6 +248,15 @@ def run(args: argparse.Namespace) -> int:
         refs = ", ".join(f"'{r['name']}' (through {r['via']})" for r in item["references"])
         print(f"warning: --without: kept '{item['name']}' still references dropped {refs}", file=sys.stderr)
     return int(doc["summary"]["exit_code"])
+
+
+def preflight_tool_errors() -> tuple[type[Exception], ...]:
+    """What the preflight raises when a tool it needs is missing (node, the npm packages): bad setup, not a bug."""
+    try:
+        from tools.preflight.kubernetes import PreflightToolError
+    except ImportError:
+        return ()
+    return (PreflightToolError,)
 
 
 def _write_diagram(path: Path, record: dict[str, Any], view: str) -> None:

@@ -24,8 +24,9 @@ removed or renamed key bumps `schema_version`. Values the engine would not know 
                     "judged_by_type": {type: count}, "violations"}]}], "diagnostics": [{"policy",
                     "enforcement_level", "urn", "resource_name", "resource_type", "message",
                     "description", "pack", "call"}], "not_applicable": [...]}
-    preflight       {"rules": [{"id", "description"}], "resources_checked", "findings": [{"rule",
-                    "urn", "name", "type", "message", "source", "severity": "error"}]}
+    preflight       {"rules": [{"id", "description"}], "resources_checked", "errors": [{"rule",
+                    "urn", "name", "type", "message", "source", "severity": "error"}]}: checks of what
+                    AWS, IAM, Helm or Kubernetes would refuse at `up`, over a run with outputs known
     cost            see tools/cost.py (estimate by resource and region, excluded usage prices)
     summary         {"resources", "operations": {"create": n}, "kinds": {"stack", "component",
                     "provider", "custom"}, "policies", "mandatory_violations",
@@ -282,7 +283,7 @@ def document(
         "preflight": {
             "rules": [{"id": rule, "description": text} for rule, text in rules],
             "resources_checked": len(resources),
-            "findings": [
+            "errors": [
                 {
                     "rule": f.rule,
                     "urn": f.urn,
@@ -462,16 +463,17 @@ def _policies(doc: Mapping[str, Any]) -> list[str]:
 
 def _preflight(doc: Mapping[str, Any]) -> list[str]:
     section = doc["preflight"]
-    findings = section["findings"]
+    errors = section["errors"]
     lines = [
         f"Preflight: {len(section['rules'])} rules over {section['resources_checked']} resources, "
-        f"{len(findings)} error(s)"
+        f"{len(errors)} error(s)"
     ]
-    for finding in findings:
-        lines.append(f"    [error] {finding['rule']}: {finding['name']} ({finding['type']})")
-        lines.append(f"        {finding['message']}")
-        lines.append(f"        source: {finding['source']}")
-        lines.append(f"        urn: {finding['urn']}")
+    if not errors:
+        lines.append("    Nothing AWS, IAM, Helm or Kubernetes is known to refuse.")
+    for error in errors:
+        lines.append(f"    error  [{error['rule']}] {error['message']}")
+        lines.append(f"           source: {error['source']}")
+        lines.append(f"           urn: {error['urn']}")
     return lines
 
 

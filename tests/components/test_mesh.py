@@ -426,7 +426,7 @@ def test_preview_runs_with_the_image_digest_unknown(runs):
 def _args(**changes) -> mesh_mod.MeshArgs:
     base = {
         "region": "eu-west-1", "kubernetes_version": "1.34", "cluster_name": "c", "oidc_provider_arn": "a",
-        "oidc_provider_url": "u", "load_balancer_controller": object(), "web_target_group_arn": "tg",
+        "oidc_issuer": "u", "load_balancer_controller": object(), "web_target_group_arn": "tg",
         "web_lb_security_group_ids": ["sg-1"], "web_traffic_port": 8080, "web_trusted_proxies": 1,
         "api_target_group_arn": None, "api_lb_security_group_id": None, "api_trusted_proxies": 2,
         "counters_table_name": "t", "limiter_policy_json": "{}",

@@ -28,8 +28,9 @@ def test_the_price_table_covers_every_type_the_program_creates(request, table, r
 
     assert estimate["unclassified"] == []
     assert estimate["unpriced"] == []
-    priced = {r["type"] for r in stack.resources if cost.classify(r["type"], table) == "priced"}
-    assert {line["type"] for line in estimate["lines"]} >= priced - {"aws:dynamodb/table:Table"}
+    priced = {r["urn"] for r in stack.resources if cost.classify(r["type"], table) == "priced"}
+    accounted = {line["urn"] for line in estimate["lines"]} | {item["urn"] for item in estimate["no_charge"]}
+    assert priced <= accounted
 
 
 def test_every_price_is_dated_sourced_and_regional(table):
@@ -87,8 +88,12 @@ def test_dynamodb_is_priced_at_its_autoscaling_minimum(prod_preview):
     assert reads == 75  # table + two GSIs at prod's dynamodbMinCapacity of 25
     assert line["quantity"] == reads
     assert line["monthly_usd"] == round(reads * 0.000147 * HOURS, 2)
-    # an on-demand table has no fixed cost
+    # an on-demand table has no fixed cost, and the estimate says so
     assert not [x for x in estimate["lines"] if x["name"] == "eu-west-1-data-app-catalog"]
+    assert {
+        "name": "eu-west-1-data-app-catalog",
+        "reason": "on-demand table: requests and storage are usage (excluded)",
+    } in [{k: x[k] for k in ("name", "reason")} for x in estimate["no_charge"]]
 
 
 def synthetic(instance_type="m7i.large", capacity="ON_DEMAND", region="us-east-1"):

@@ -284,15 +284,17 @@ def test_a_preflight_error_fails_the_run_like_a_mandatory_violation(monkeypatch,
     assert preview.main(["--stack", "dev"]) == 1
     text = capsys.readouterr().out
     assert f"Preflight: 1 rules over {len(dev_preview.resources)} resources, 1 error(s)" in text
-    assert "[error] name-length: eu-west-1-edge-alb (aws:lb/loadBalancer:LoadBalancer)" in text
-    assert "source: terraform-provider-aws internal/service/elbv2/validate.go" in text
+    assert (
+        "    error  [name-length] The load balancer 'eu-west-1-edge-alb' gets a name longer than 32 characters.\n"
+        "           source: terraform-provider-aws internal/service/elbv2/validate.go\n"
+    ) in text
     assert "Preflight: 1 error(s)" in text and "Result: fails (exit 1)" in text
 
     assert preview.main(["--stack", "dev", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["preflight"]["rules"] == [{"id": "name-length", "description": "Names fit the type's maximum length."}]
-    assert [f["rule"] for f in data["preflight"]["findings"]] == ["name-length"]
-    assert data["preflight"]["findings"][0]["severity"] == "error"
+    assert [(e["rule"], e["name"]) for e in data["preflight"]["errors"]] == [("name-length", "eu-west-1-edge-alb")]
+    assert data["preflight"]["errors"][0]["severity"] == "error"
     assert (data["summary"]["preflight_errors"], data["summary"]["exit_code"]) == (1, 1)
 
 
@@ -483,9 +485,15 @@ def test_the_preview_installs_only_the_program_and_preview_requirements():
         "pyyaml",
         "pulumi-policy",
         "jsonschema",
+        "policy_sentry",
     }
     script = (ROOT / "scripts" / "preview.sh").read_text()
     assert "scripts/setup.sh --preview-only" in script
+    # npm: the preview installs the package's "dependencies" only (npm ci --omit=dev), the preflight's
+    package = json.loads((ROOT / "package.json").read_text())
+    assert set(package["dependencies"]) == {"@kubernetes-models/istio", "typescript"}
+    assert {"dynalite", "mermaid", "jsdom"} <= set(package["devDependencies"])
+    assert "npm ci --omit=dev" in (ROOT / "scripts" / "setup.sh").read_text()
 
 
 def test_a_config_error_in_the_program_is_one_line_naming_the_stack_file(monkeypatch, capsys):
