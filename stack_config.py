@@ -8,12 +8,14 @@ raises ConfigError naming the key (and the field inside it) and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -138,21 +140,31 @@ _STRING_KEYS = frozenset(
 
 
 def load() -> StackConfig:
-    """Read every declared key from the running stack's config and validate it."""
+    """Read every key the stack sets, refuse keys Pulumi.yaml does not declare, and validate."""
+    project = pulumi.get_project()
+    declarations = declared()
+    given = sorted(
+        key.split(":", 1)[1]
+        for key in {*pulumi.runtime.config.CONFIG.get(), *pulumi.runtime.config.get_config_env()}
+        if key.startswith(f"{project}:")
+    )
+    for key in given:
+        if key not in declarations:
+            raise ConfigError(f"Unknown config key '{project}:{key}'{did_you_mean(key, declarations)}; {_DECLARED}")
     config = pulumi.Config()
     raw: dict[str, Any] = {}
-    for key in CONFIG_KEYS:
+    for key in declarations:
         text = config.get(key)
         if text is None:
             continue
-        if key in _STRING_KEYS:
+        if key in _STRING_KEYS or (declarations[key] or {}).get("type") == "string":
             raw[key] = text
             continue
         try:
             raw[key] = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"Config key '{key}' must be a {_expected(key)}, not {text!r}.") from exc
-    cfg = parse(raw, stack=pulumi.get_stack(), project=pulumi.get_project())
+            raise ConfigError(f"Config key '{key}' must be {expected_type(key, declarations)}, not {text!r}.") from exc
+    cfg = parse(raw, stack=pulumi.get_stack(), project=project)
     # A real `pulumi up`, not a preview and not the offline runs under mocks (tools.mocked_run), which stand
     # in for an update to show what it would create.
     if not pulumi.runtime.is_dry_run() and os.environ.get(MOCKED_RUN_ENV) != "1":
@@ -180,23 +192,56 @@ def _is_documentation_range(cidr: str) -> bool:
     return any(net.version == doc.version and net.subnet_of(doc) for doc in DOCUMENTATION_RANGES)
 
 
-def _expected(key: str) -> str:
-    return "JSON/YAML list or object" if key in _STRUCTURED_KEYS else "number, boolean or list"
-
-
+_DECLARED = "every key is declared in Pulumi.yaml."
+# Keys whose values are objects or lists of objects: Pulumi.yaml cannot give them a schema type.
 _STRUCTURED_KEYS = frozenset(
     {"nodeGroups", "microservices", "rateLimitRules", "appTables", "apiConsumers", "tags", "alarmTopicArns",
      "alarmThresholds"}
 )  # fmt: skip
 
 
+def declared() -> dict[str, Any]:
+    """The config keys Pulumi.yaml declares, with their declarations, read when the program runs."""
+    import yaml
+
+    path = Path(__file__).resolve().parent / "Pulumi.yaml"
+    return dict((yaml.safe_load(path.read_text()) or {}).get("config") or {})
+
+
+def did_you_mean(key: str, choices: Any) -> str:
+    """A " (did you mean ...?)" hint naming the closest choice, or "" when none is close."""
+    close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
+    if not close:
+        lowered = {str(c).lower(): c for c in choices}
+        close = [lowered[key.lower()]] if key.lower() in lowered else []
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def expected_type(key: str, declarations: Mapping[str, Any] | None = None) -> str:
+    """The type a key takes, in words, from its declaration in Pulumi.yaml."""
+    declaration = (declarations if declarations is not None else declared()).get(key) or {}
+    kind = declaration.get("type")
+    if kind == "array":
+        item = (declaration.get("items") or {}).get("type", "value")
+        example = ' e.g. ["eu-west-1"]' if item == "string" else ""
+        return f"an array of {item}s (JSON{example})"
+    if kind in ("integer", "boolean", "string"):
+        return {"integer": "an integer", "boolean": "a boolean (true or false)", "string": "a string"}[kind]
+    default = declaration.get("default")
+    if isinstance(default, list):
+        return "a list (YAML in the stack file, or JSON)"
+    if isinstance(default, dict):
+        return "an object (YAML in the stack file, or JSON)"
+    return "JSON"
+
+
 def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> StackConfig:
     """Validate the merged config (Pulumi.yaml defaults + stack values) into a StackConfig."""
     unknown = sorted(set(raw) - set(CONFIG_KEYS))
     if unknown:
-        raise ConfigError(
-            f"Unknown config key(s) {', '.join(map(repr, unknown))}; the keys are declared in Pulumi.yaml."
-        )
+        hint = did_you_mean(unknown[0], CONFIG_KEYS) if len(unknown) == 1 else ""
+        raise ConfigError(f"Unknown config key(s) {', '.join(map(repr, unknown))}{hint}; {_DECLARED}")
+    _check_kubernetes_version(raw.get("kubernetesVersion"))
     r = _Reader(raw)
     regions = r.str_list("regions", min_items=1, pattern=_REGION_RE, what="an AWS region like eu-west-1")
     if len(set(regions)) != len(regions):
@@ -302,6 +347,16 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
         alarm_thresholds=_alarm_thresholds(r.get("alarmThresholds")),
         runbook_url=r.str("runbookUrl"),
     )
+
+
+def _check_kubernetes_version(value: Any) -> None:
+    """1.30 unquoted in YAML is the number 1.3: say exactly that instead of "expected 1.28 to 1.39"."""
+    text = repr(value) if isinstance(value, float) else value
+    if isinstance(text, str) and re.fullmatch(r"1\.[0-9]", text) and _K8S_VERSION_RE.match(text + "0"):
+        raise ConfigError(
+            f"Config key 'kubernetesVersion' has {text!r}, which is what YAML makes of an unquoted "
+            f'{text}0 (a number); quote it in the stack file: kubernetesVersion: "{text}0".'
+        )
 
 
 _SEMVER_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")

@@ -24,3 +24,9 @@ def prod_stack() -> RecordedStack:
 def prod_preview() -> RecordedStack:
     """`__main__.py` with Pulumi.prod.yaml in preview mode: computed outputs unknown."""
     return RecordedStack(run_stack("prod", preview=True))
+
+
+@pytest.fixture(scope="session")
+def dev_preview() -> RecordedStack:
+    """`__main__.py` with Pulumi.dev.yaml in preview mode: computed outputs unknown."""
+    return RecordedStack(run_stack("dev", preview=True))

@@ -341,3 +341,86 @@ def test_observability_is_on_by_default_with_overridable_thresholds():
     assert (cfg.alarm_thresholds.alb_elb_5xx, cfg.alarm_thresholds.limiter_latency_fraction) == (42, 0.6)
     assert cfg.alarm_thresholds.api_5xx == stack_config.AlarmThresholds().api_5xx
     assert cfg.alarm_topic_arns == _TOPICS
+
+
+# --- load(): what the program reads from the engine's config ---------------------------------
+
+
+@pytest.fixture
+def engine_config(monkeypatch):
+    """Set the engine's config for stack_config.load() (as `pulumi up` would), restored afterwards."""
+    import pulumi
+    from pulumi.runtime import settings
+
+    saved = (settings.get_project(), settings.get_stack())
+    settings._set_project("ratelimited-platform")
+    settings._set_stack("dev")
+    monkeypatch.delenv("PULUMI_CONFIG", raising=False)
+    # As under tools.mocked_run: the sample stacks' placeholder CIDR is refused only by a real `pulumi up`.
+    monkeypatch.setenv(stack_config.MOCKED_RUN_ENV, "1")
+
+    def set_config(**changes):
+        config = stack_files.engine_config("dev")
+        for key, value in changes.items():
+            config[f"ratelimited-platform:{key}"] = value
+        pulumi.runtime.set_all_config(config, [])
+
+    yield set_config
+    pulumi.runtime.set_all_config({}, [])
+    settings._set_project(saved[0])
+    settings._set_stack(saved[1])
+
+
+def test_load_refuses_a_key_pulumi_yaml_does_not_declare(engine_config):
+    engine_config(cloudFrontEnabled="true")
+
+    with pytest.raises(ConfigError) as err:
+        stack_config.load()
+
+    assert str(err.value) == (
+        "Unknown config key 'ratelimited-platform:cloudFrontEnabled' (did you mean 'cloudfrontEnabled'?); "
+        "every key is declared in Pulumi.yaml."
+    )
+
+
+def test_load_reads_the_declared_keys_from_pulumi_yaml_when_it_runs(engine_config, monkeypatch):
+    declarations = stack_config.declared()
+    engine_config(newFeatureFlag="true")
+    with pytest.raises(ConfigError, match="Unknown config key 'ratelimited-platform:newFeatureFlag'"):
+        stack_config.load()
+
+    # Declared in Pulumi.yaml (as another change would add it), the key is no longer refused by load().
+    monkeypatch.setattr(stack_config, "declared", lambda: {**declarations, "newFeatureFlag": {"type": "boolean"}})
+    monkeypatch.setattr(stack_config, "CONFIG_KEYS", (*stack_config.CONFIG_KEYS, "newFeatureFlag"))
+    monkeypatch.setattr(stack_config, "parse", lambda raw, **kw: raw)
+    assert stack_config.load()["newFeatureFlag"] is True
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "expected"),
+    [
+        ("regions", "eu-west-1", "Config key 'regions' must be an array of strings (JSON e.g. [\"eu-west-1\"])"),
+        ("wafRateLimit", "lots", "Config key 'wafRateLimit' must be an integer, not 'lots'."),
+        ("deletionProtection", "yes", "Config key 'deletionProtection' must be a boolean (true or false), not 'yes'."),
+        ("nodeGroups", "general", "Config key 'nodeGroups' must be a list (YAML in the stack file, or JSON)"),
+        ("tags", "{Environment", "Config key 'tags' must be an object (YAML in the stack file, or JSON)"),
+    ],
+)
+def test_load_type_errors_name_the_type_the_key_takes(engine_config, key, text, expected):
+    engine_config(**{key: text})
+
+    with pytest.raises(ConfigError) as err:
+        stack_config.load()
+
+    assert str(err.value).startswith(expected), str(err.value)
+
+
+@pytest.mark.parametrize("value", [1.3, "1.3"])
+def test_an_unquoted_kubernetes_version_is_told_to_quote_it(value):
+    with pytest.raises(ConfigError) as err:
+        parse(_raw(kubernetesVersion=value), stack="dev")
+
+    assert str(err.value) == (
+        "Config key 'kubernetesVersion' has '1.3', which is what YAML makes of an unquoted 1.30 (a number); "
+        'quote it in the stack file: kubernetesVersion: "1.30".'
+    )

@@ -26,17 +26,21 @@ What differs from the engine, and why:
 
 from __future__ import annotations
 
+import copy
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+import jsonschema
+import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel, Policy
-from pulumi_policy.policy import _PolicyAnalyzerServicer
+from pulumi_policy.policy import PolicyResource, ResourceValidationArgs, _PolicyAnalyzerServicer
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 PREVIEW_SKIP_MARKER = "during preview"
@@ -89,12 +93,18 @@ class Diagnostic:
 
 @dataclass
 class AnalysisResult:
-    """What one engine-like run of the pack reported."""
+    """What one engine-like run of the pack reported.
+
+    `policies` carry the effective enforcement level and config (after the policy config), the
+    default level, and `judged`: the URNs whose properties the policy read, i.e. the resources it
+    actually examined (a resource policy's type filter and `exemptResources` skip the others).
+    """
 
     pack: str
     policies: list[dict[str, Any]]
     diagnostics: list[Diagnostic] = field(default_factory=list)
     not_applicable: list[dict[str, str]] = field(default_factory=list)
+    version: str = ""
 
     @property
     def mandatory(self) -> list[Diagnostic]:
@@ -114,6 +124,7 @@ class AnalysisResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "pack": self.pack,
+            "version": self.version,
             "policies": self.policies,
             "diagnostics": [d.to_dict() for d in self.diagnostics],
             "not_applicable": self.not_applicable,
@@ -157,10 +168,13 @@ class PackAnalyzer:
             arguments["policies"] = list(policies)
         arguments.update(overrides)
         self.name: str = arguments["name"]
+        self.version: str = pack_version()
+        self.judged: dict[str, set[str]] = {}
+        self.effective: dict[str, dict[str, Any]] = {}
         self.servicer = _PolicyAnalyzerServicer(
             arguments["name"],
             "0.0.1",  # what PolicyPack passes; the CLI shows PulumiPolicy.yaml's version instead
-            arguments["policies"],
+            [_tracked(policy, self.judged) for policy in arguments["policies"]],
             arguments.get("enforcement_level") or EnforcementLevel.ADVISORY,
             arguments.get("initial_config"),
             arguments.get("description"),
@@ -177,40 +191,68 @@ class PackAnalyzer:
         return self.servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
 
     def configure(self, info: analyzer_pb2.AnalyzerInfo, policy_config: Mapping[str, Any] | None = None) -> None:
-        """Configure with every policy's level and properties, schema defaults filled in (as the CLI does)."""
+        """Configure with every policy's level and properties, schema defaults filled in (as the CLI does).
+
+        The config is checked as the CLI checks `--policy-pack-config`: every policy named must be
+        one of the pack's, a value is a level or an object, and an object's properties must satisfy
+        the policy's config schema (unknown property, wrong type). Raises ValueError naming the
+        policy, the property, what was given and what is allowed.
+        """
+        if policy_config is not None and not isinstance(policy_config, Mapping):
+            raise ValueError(f"policy config must be a JSON object of policy names, not {_json_type(policy_config)}")
         policy_config = dict(policy_config or {})
         known = {p.name for p in info.policies}
         for key in policy_config:
             if key not in known and key != "all":
-                raise ValueError(f"policy config names {key!r}, which is not a policy of the pack {self.name!r}")
+                raise ValueError(
+                    f"policy config names {key!r}, which is not a policy of the pack {self.name!r}"
+                    f"{_did_you_mean(key, known)}"
+                )
         everyone = policy_config.get("all")
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for policy in info.policies:
             level = policy.enforcementLevel
             properties: dict[str, Any] = {}
-            schema_properties = json_format.MessageToDict(policy.configSchema.properties)
-            for key, schema in schema_properties.items():
-                if isinstance(schema, dict) and "default" in schema:
-                    properties[key] = schema["default"]
-            for given in (everyone, policy_config.get(policy.name)):
+            schema = json_format.MessageToDict(policy.configSchema)
+            schema_properties = schema.get("properties") or {}
+            for key, property_schema in schema_properties.items():
+                if isinstance(property_schema, dict) and "default" in property_schema:
+                    properties[key] = property_schema["default"]
+            given_properties: dict[str, Any] = {}
+            for source, given in (("all", everyone), (policy.name, policy_config.get(policy.name))):
+                if given is None:
+                    continue
                 if isinstance(given, str):
-                    level = _level(given)
+                    level = _level(given, source)
                 elif isinstance(given, Mapping):
                     for key, value in given.items():
                         if key == "enforcementLevel":
-                            level = _level(value)
-                        elif given is everyone:
-                            continue  # "all" sets only the enforcement level
+                            level = _level(value, source)
+                        elif source == "all":
+                            raise ValueError(f"policy config 'all' sets {key!r}; 'all' takes only an enforcement level")
                         elif key not in schema_properties:
                             raise ValueError(
                                 f"policy config for {policy.name!r} sets {key!r}, which is not in its config "
                                 f"schema ({', '.join(sorted(schema_properties)) or 'no properties'})"
+                                f"{_did_you_mean(key, schema_properties)}"
                             )
                         else:
-                            properties[key] = value
+                            given_properties[key] = value
+                else:
+                    raise ValueError(
+                        f"policy config for {source!r} is {_json_type(given)} {json.dumps(given)}; "
+                        f"give an enforcement level ({', '.join(sorted(_LEVEL_VALUES))}) or an object"
+                    )
+            _check_schema(policy.name, schema, given_properties)
+            properties.update(given_properties)
             entry = request.policyConfig[policy.name]
             entry.enforcementLevel = level
             entry.properties.update(properties)
+            self.effective[policy.name] = {
+                "enforcement_level": _LEVEL_NAMES.get(level, str(level)),
+                "default_enforcement_level": _LEVEL_NAMES.get(policy.enforcementLevel, str(policy.enforcementLevel)),
+                "config": properties,
+            }
         self.servicer.Configure(request, None)
 
     def configure_stack(self, project: str, stack: str, dry_run: bool, config: Mapping[str, str]) -> None:
@@ -273,13 +315,20 @@ class PackAnalyzer:
             self.configure_stack(
                 record.get("project", ""), record.get("stack", ""), dry_run, record.get("config") or {}
             )
-            result = AnalysisResult(pack=info.name, policies=[_policy_dict(p) for p in info.policies])
+            self.judged.clear()
+            result = AnalysisResult(
+                pack=info.name, policies=[_policy_dict(p) for p in info.policies], version=self.version
+            )
             for resource in resources:
                 provider = providers.get(_provider_urn(resource.get("provider") or ""))
                 response = self.analyze(resource, provider)
                 _collect(result, response, "Analyze", default_urn=resource["urn"])
             response = self.analyze_stack(resources, providers)
             _collect(result, response, "AnalyzeStack", default_urn="")
+        order = {r["urn"]: i for i, r in enumerate(resources)}
+        for policy in result.policies:
+            policy.update(self.effective.get(policy["name"], {}))
+            policy["judged"] = sorted(self.judged.get(policy["name"], ()), key=lambda urn: order.get(urn, len(order)))
         return result
 
 
@@ -296,10 +345,108 @@ def analyze_record(
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _level(value: Any) -> int:
+def pack_version() -> str:
+    """The pack's version as the CLI reports it: `version` in policies/PulumiPolicy.yaml."""
+    path = Path(__file__).resolve().parent.parent / "policies" / "PulumiPolicy.yaml"
+    data = yaml.safe_load(path.read_text()) or {}
+    return str(data.get("version", ""))
+
+
+def _level(value: Any, policy: str = "") -> int:
     if isinstance(value, str) and value in _LEVEL_VALUES:
         return _LEVEL_VALUES[value]
-    raise ValueError(f"unknown enforcement level {value!r}; use one of {sorted(_LEVEL_VALUES)}")
+    where = f"policy config for {policy!r}: " if policy else ""
+    raise ValueError(f"{where}unknown enforcement level {value!r}; use one of {', '.join(sorted(_LEVEL_VALUES))}")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "a string", list: "an array", dict: "an object", type(None): "null"}.get(type(value), "an object")
+
+
+def _did_you_mean(given: str, choices: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(given, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_schema(policy: str, schema: Mapping[str, Any], properties: Mapping[str, Any]) -> None:
+    """The given properties against the policy's config schema (JSON Schema), as the CLI validates them."""
+    if not properties:
+        return
+    full = {"type": "object", **schema}
+    full["required"] = [key for key in full.get("required") or [] if key in properties]
+    validator = jsonschema.Draft7Validator(full)
+    errors = sorted(validator.iter_errors(dict(properties)), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+        expected = error.schema.get("type") if isinstance(error.schema, Mapping) else None
+        detail = (
+            f"must be {_article(expected)} ({error.message})"
+            if error.validator == "type" and expected
+            else error.message
+        )
+        raise ValueError(
+            f"policy config for {policy!r} sets {path or 'its properties'} to {json.dumps(error.instance)}, "
+            f"which does not fit its config schema: {detail}"
+        )
+
+
+def _article(json_type: Any) -> str:
+    names = {"array": "an array", "object": "an object", "integer": "an integer"}
+    if isinstance(json_type, list):
+        return " or ".join(_article(t) for t in json_type)
+    return names.get(str(json_type), f"a {json_type}")
+
+
+class _TrackedResourceArgs(ResourceValidationArgs):
+    """ResourceValidationArgs that notes when a validation reads the resource's properties."""
+
+    _on_read: Callable[[str], None]
+
+    @property  # type: ignore[override]
+    def props(self) -> Mapping[str, Any]:
+        self._on_read(self.urn)
+        return self.__dict__["props"]
+
+
+class _TrackedPolicyResource(PolicyResource):
+    """A stack policy's PolicyResource that notes when the policy reads its properties."""
+
+    _on_read: Callable[[str], None]
+
+    @property  # type: ignore[override]
+    def props(self) -> Mapping[str, Any]:
+        self._on_read(self.urn)
+        return self.__dict__["props"]
+
+
+def _tracked(policy: Policy, judged: dict[str, set[str]]) -> Policy:
+    """A copy of `policy` whose validation records the URNs whose properties it reads into `judged`."""
+    tracked = copy.copy(policy)
+    validate = policy.validate
+    seen = judged
+
+    def on_read(urn: str) -> None:
+        seen.setdefault(policy.name, set()).add(urn)
+
+    def wrapper(args: Any, report_violation: Any) -> Any:
+        if isinstance(args, ResourceValidationArgs):
+            args.__class__ = _TrackedResourceArgs
+            args._on_read = on_read
+        for resource in getattr(args, "resources", None) or []:
+            if type(resource) is PolicyResource:
+                resource.__class__ = _TrackedPolicyResource
+            resource._on_read = on_read
+        return validate(args, report_violation)
+
+    tracked.validate = wrapper  # type: ignore[method-assign]
+    return tracked
 
 
 def _provider_message(provider: Mapping[str, Any]) -> analyzer_pb2.AnalyzerProviderResource:

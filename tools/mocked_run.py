@@ -31,7 +31,18 @@ ROOT = stack_files.ROOT
 
 
 class MockedRunError(RuntimeError):
-    """The program failed under mocks; the message carries the program's own error."""
+    """The program failed under mocks; the message carries the program's own error.
+
+    `kind` is the exception's class name, `location` the innermost frame in the project's own
+    code ("components/edge.py:42 in _create_waf", or ""), `details` the program's whole stderr
+    (the traceback, for --verbose).
+    """
+
+    def __init__(self, message: str, *, kind: str = "", location: str = "", details: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.location = location
+        self.details = details
 
 
 def run_stack(
@@ -51,19 +62,54 @@ def run_stack(
         for key, value in (config_overrides or {}).items():
             cmd += ["--set", f"{key}={json.dumps(value)}"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        try:
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise MockedRunError(f"the program did not finish within {timeout:g} s", kind="Timeout") from exc
         if proc.returncode != 0:
-            raise MockedRunError(_program_error(proc.stderr) or f"exit code {proc.returncode}")
+            message, kind, location = _program_error(proc.stderr)
+            raise MockedRunError(
+                message or f"exit code {proc.returncode}", kind=kind, location=location, details=proc.stderr
+            )
         return json.loads(out.read_text())
 
 
-def _program_error(stderr: str) -> str:
-    """The program's own exception line, not the traceback around it."""
+def _program_error(stderr: str) -> tuple[str, str, str]:
+    """(the program's own exception line, its class name, its location), not the traceback around it."""
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    message = kind = location = ""
     for line in reversed(lines):
-        if line.startswith("PROGRAM ERROR: "):
-            return line.removeprefix("PROGRAM ERROR: ")
-    return "\n".join(lines[-15:])
+        if not message and line.startswith("PROGRAM ERROR: "):
+            message = line.removeprefix("PROGRAM ERROR: ")
+        elif not kind and line.startswith("PROGRAM ERROR KIND: "):
+            kind = line.removeprefix("PROGRAM ERROR KIND: ")
+        elif not location and line.startswith("PROGRAM ERROR AT: "):
+            location = line.removeprefix("PROGRAM ERROR AT: ")
+    if not message:
+        message = "\n".join(lines[-15:])
+    return message, kind, location
+
+
+def _location(exc: BaseException, program: Path) -> str:
+    """The innermost traceback frame in the project's own code (or the program file), as path:line in function."""
+    import traceback
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for frame in reversed(traceback.extract_tb(current.__traceback__)):
+            path = Path(frame.filename).resolve()
+            ours = path == program.resolve() or (
+                path.is_relative_to(ROOT)
+                and not path.is_relative_to(ROOT / ".venv")
+                and not path.is_relative_to(ROOT / "tools")
+            )
+            if ours and ".venv" not in path.parts:
+                shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+                return f"{shown}:{frame.lineno} in {frame.name}"
+        current = current.__cause__ or current.__context__
+    return ""
 
 
 def _execute(stack: str, program: Path, preview: bool, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         import traceback
 
         traceback.print_exc()
+        print(f"PROGRAM ERROR KIND: {type(exc).__name__}", file=sys.stderr)
+        print(f"PROGRAM ERROR AT: {_location(exc, program)}", file=sys.stderr)
         print(f"PROGRAM ERROR: {type(exc).__name__}: {exc}".replace("\n", " "), file=sys.stderr)
         return 1
     text = json.dumps(record, indent=1, sort_keys=False)

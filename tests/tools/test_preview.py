@@ -1,7 +1,7 @@
 """The offline preview: its pieces on a synthetic record, then the real program under mocks.
 
 The end-to-end tests run `__main__.py` once per stack and mode per session (session fixtures
-`dev_preview` here, `dev_stack`, `prod_stack`, `prod_preview` in tests/conftest.py) and assert on
+`dev_preview`, `dev_stack`, `prod_stack`, `prod_preview` in tests/conftest.py) and assert on
 what the program registers: a layer that is not written yet is skipped with a reason, not failed.
 """
 
@@ -14,20 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tools import preview
+from tools import preview, preview_report
 from tools.analyzer import UNKNOWN, analyze_record
-from tools.mocked_run import run_stack
-from tools.records import RecordedStack
 
 ROOT = Path(__file__).resolve().parents[2]
 ALB_TYPES = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
-
-
-@pytest.fixture(scope="session")
-def dev_preview() -> RecordedStack:
-    """`__main__.py` with Pulumi.dev.yaml in preview mode: computed outputs unknown."""
-    return RecordedStack(run_stack("dev", preview=True))
 
 
 ALL_RUNS = ["dev_preview", "prod_preview", "dev_stack", "prod_stack"]
@@ -89,7 +81,7 @@ def synthetic():
 
 def test_placement_groups_by_component_layer_and_region_without_crashing_on_odd_names():
     record = synthetic()
-    places = preview.placement(record)
+    places = preview_report.placement(record)
     by_name = {r["name"]: places[r["urn"]] for r in record["resources"]}
 
     assert by_name["eu-west-1-data-t-key"] == ("eu-west-1", "Data")
@@ -100,7 +92,7 @@ def test_placement_groups_by_component_layer_and_region_without_crashing_on_odd_
 
 
 def test_without_drops_matching_resources_and_their_children():
-    record, dropped = preview.without(synthetic(), ["*-data-t"])
+    record, dropped = preview_report.without(synthetic(), ["*-data-t"])
 
     assert dropped == ["eu-west-1-data-t", "eu-west-1-data-t-key"]
     assert [r["name"] for r in record["resources"]] == [
@@ -112,28 +104,16 @@ def test_without_drops_matching_resources_and_their_children():
     ]
 
 
-def test_mermaid_groups_regions_and_components_and_draws_property_dependencies():
-    text = preview.mermaid(synthetic())
+def test_dependency_view_groups_regions_and_components_and_draws_property_dependencies():
+    from tools import diagram
+
+    text = diagram.dependencies(synthetic())
 
     assert text.startswith("flowchart LR\n")
     assert 'subgraph r_eu_west_1["eu-west-1"]' in text
     assert '["Data: eu-west-1-data"]' in text
     assert '["DynamoDB table<br/>eu-west-1-data-t"]' in text
     assert "n3 -->|serverSideEncryption| n4" in text
-
-
-def test_summary_lists_counts_and_every_diagnostic():
-    record = synthetic()
-    result = analyze_record(record, policy_config={"dynamodb-autoscaling": {"onDemandAllowed": False}})
-
-    lines = preview.summary_lines(record, result, [])
-    text = "\n".join(lines)
-
-    assert "Offline preview of ratelimited-platform/dev (preview: computed outputs unknown" in text
-    assert "  eu-west-1  Data                     3" in text  # the component, the table, its key
-    assert "1 mandatory violation(s)" in text
-    assert "[mandatory] dynamodb-autoscaling: eu-west-1-data-t (aws:dynamodb/table:Table)" in text
-    assert "[advisory] dynamodb-encryption: eu-west-1-data-t (aws:dynamodb/table:Table)" in text
 
 
 def test_help_says_what_differs_from_a_real_preview(capsys):
@@ -192,7 +172,7 @@ def test_without_a_waf_association_the_protected_entry_is_reported(request, verd
         pytest.skip("the program registers no WAF association yet (edge / API Gateway layers not written)")
     for association in associations:
         protected = association["property_dependencies"].get("resourceArn", [])
-        record, dropped = preview.without(stack.record, [association["name"]])
+        record, dropped = preview_report.without(stack.record, [association["name"]])
         assert dropped == [association["name"]]
 
         added = new_mandatory(verdicts(stack), analyze_record(record))
@@ -219,7 +199,7 @@ def test_without_one_gsi_scaling_target_the_table_is_reported(request, verdicts,
     if not cases:
         pytest.skip("the program registers no provisioned table with GSI scaling targets")
     for table, target in cases:
-        record, _ = preview.without(stack.record, [target["name"]])
+        record, _ = preview_report.without(stack.record, [target["name"]])
 
         [added] = new_mandatory(verdicts(stack), analyze_record(record))
 
@@ -236,7 +216,7 @@ def test_without_a_table_read_target_the_table_is_reported(dev_preview, verdicts
     targets = [t for t in dev_preview.of_type("aws:appautoscaling/target:Target") if t["name"].endswith("-read-target")]
     if not targets:
         pytest.skip("the program registers no scaling targets")
-    record, _ = preview.without(dev_preview.record, [targets[0]["name"]])
+    record, _ = preview_report.without(dev_preview.record, [targets[0]["name"]])
 
     added = new_mandatory(verdicts(dev_preview), analyze_record(record))
 
@@ -246,7 +226,7 @@ def test_without_a_table_read_target_the_table_is_reported(dev_preview, verdicts
 @pytest.mark.slow
 def test_command_line_catches_a_broken_variant_with_json_and_mermaid(tmp_path):
     """One real run of the command: without one GSI target, JSON names the table and the exit code is 1."""
-    diagram = tmp_path / "dev.mmd"
+    diagram = tmp_path / "dev.md"
     done = subprocess.run(
         [
             sys.executable,
@@ -266,20 +246,21 @@ def test_command_line_catches_a_broken_variant_with_json_and_mermaid(tmp_path):
         timeout=300,
         check=False,
     )
-    if "matched no resource name" in done.stderr:
-        pytest.skip("dev registers no 'by-status' GSI target")
     assert done.returncode == 1, done.stdout + done.stderr
     data = json.loads(done.stdout)
-    assert (data["stack"], data["preview"], data["preview_skips"]) == ("dev", True, 0)
-    assert data["without"] == ["eu-west-1-data-app-orders-by-status-write-target"]
-    autoscaling = [d for d in data["diagnostics"] if d["policy"] == "dynamodb-autoscaling"]
+    assert (data["schema_version"], data["stack"], data["mode"]) == (1, "dev", "preview")
+    assert data["summary"]["preview_skips"] == 0
+    assert data["without"]["dropped"] == ["eu-west-1-data-app-orders-by-status-write-target"]
+    diagnostics = data["policies"]["diagnostics"]
+    autoscaling = [d for d in diagnostics if d["policy"] == "dynamodb-autoscaling"]
     assert [(d["resource_name"], d["enforcement_level"]) for d in autoscaling] == [
         ("eu-west-1-data-app-orders", "mandatory")
     ]
-    assert data["mandatory_violations"] == len(
-        [d for d in data["diagnostics"] if d["enforcement_level"] == "mandatory"]
+    assert data["summary"]["mandatory_violations"] == len(
+        [d for d in diagnostics if d["enforcement_level"] == "mandatory"]
     )
-    assert diagram.read_text().startswith("flowchart LR")
+    assert data["summary"]["exit_code"] == 1
+    assert diagram.read_text().startswith("```mermaid\nflowchart LR\n")
 
 
 def test_command_line_refuses_a_without_pattern_that_matches_nothing(monkeypatch, capsys):
