@@ -230,7 +230,7 @@ class EksCluster(pulumi.ComponentResource):
         # endpoint and CA of a private cluster: keep it a secret in state and outputs.
         self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(cluster.kubeconfig_json)
         self.oidc_provider_arn: pulumi.Output[str] = cluster.oidc_provider_arn
-        self.oidc_provider_url: pulumi.Output[str] = cluster.oidc_provider_url
+        self.oidc_issuer: pulumi.Output[str] = cluster.oidc_issuer
         self.node_security_group_id: pulumi.Output[str] = cluster.node_security_group_id
         self.cluster_security_group_id: pulumi.Output[str] = cluster.cluster_security_group_id
         self.k8s_provider = k8s.Provider(
@@ -298,7 +298,7 @@ class EksCluster(pulumi.ComponentResource):
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.k8s_provider, depends_on=self.node_groups)
         common = {
             "oidc_provider_arn": self.oidc_provider_arn,
-            "oidc_provider_url": self.oidc_provider_url,
+            "oidc_issuer": self.oidc_issuer,
             "tags": self._tags,
             "parent": self,
         }

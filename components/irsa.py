@@ -13,7 +13,7 @@ def irsa_role(
     name: str,
     *,
     oidc_provider_arn: pulumi.Input[str],
-    oidc_provider_url: pulumi.Input[str],
+    oidc_issuer: pulumi.Input[str],
     namespace: str,
     service_account: str,
     policy_json: pulumi.Input[str] | None,
@@ -22,10 +22,11 @@ def irsa_role(
 ) -> aws.iam.Role:
     """A role trusted by the cluster's OIDC provider for exactly `namespace/service_account`.
 
-    `oidc_provider_url` is the issuer without "https://". The inline policy (if any) is the role's
-    only permission.
+    `oidc_issuer` is the cluster's OIDC issuer WITHOUT "https://" (pulumi-eks `Cluster.oidc_issuer`): IAM
+    refuses a condition key that starts with a scheme. The inline policy (if any) is the role's only
+    permission.
     """
-    assume = pulumi.Output.all(oidc_provider_arn, oidc_provider_url).apply(
+    assume = pulumi.Output.all(oidc_provider_arn, oidc_issuer).apply(
         lambda v: json.dumps(
             {
                 "Version": "2012-10-17",
