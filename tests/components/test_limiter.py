@@ -166,6 +166,23 @@ def test_rules_configmap_and_checksum_roll_the_pods_when_rules_change(runs):
     ) == {"rules": CHANGED_RULES}
 
 
+def test_rendered_rules_follow_the_domain(runs):
+    """After `pulumi config set domain mycorp.io` every limit still matches the hosts the stack serves."""
+    hosts = {}
+    for variant in ("dev", "dev-domain-changed"):
+        configmap = k8s(runs[variant], "kubernetes:core/v1:ConfigMap", "limiter-rules", "limiter")
+        rules = yaml.safe_load(configmap["inputs"]["data"]["rules.yaml"])["rules"]
+        hosts[variant] = {r["name"]: r.get("match", {}).get("hosts") for r in rules}
+    assert hosts["dev"] == {
+        "per-client-ip": ["dev.example.com", "www.dev.example.com", "origin.dev.example.com"],
+        "api-per-key": ["api.dev.example.com"],
+    }
+    assert hosts["dev-domain-changed"] == {
+        "per-client-ip": ["mycorp.io", "www.mycorp.io", "origin.mycorp.io"],
+        "api-per-key": ["api.mycorp.io"],
+    }
+
+
 def test_limiter_scales_and_survives_disruptions(dev):
     hpa = k8s(dev, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "limiter", "limiter")["inputs"]["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (

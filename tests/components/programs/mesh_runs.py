@@ -52,6 +52,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "dev-rules-changed": ("dev", {"rateLimitRules": CHANGED_RULES}, False),
     "dev-preview": ("dev", {}, True),
     "dev-overlapping-routes": ("dev", {"microservices": OVERLAPPING_SERVICES}, False),
+    # `pulumi config set domain mycorp.io`: every rule's hosts must follow.
+    "dev-domain-changed": ("dev", {"domain": "mycorp.io"}, False),
 }
 
 
