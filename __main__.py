@@ -59,6 +59,7 @@ for region in cfg.regions:
             vpc_cidr=cfg.vpc_cidr,
             nat_gateways=cfg.nat_gateways,
             public_access_cidrs=cfg.cluster_public_access_cidrs,
+            endpoint_private_only=cfg.cluster_endpoint_private_only,
             admin_role_arns=cfg.cluster_admin_role_arns,
             node_groups=cfg.node_groups,
             charts=cfg.charts,
@@ -71,7 +72,7 @@ for region in cfg.regions:
         f"{region}-data",
         DataArgs(
             region=region,
-            counters_billing_mode=cfg.dynamodb_billing_mode,
+            counters_billing_mode=cfg.counters_billing_mode,
             autoscaling=cfg.autoscaling,
             app_tables=cfg.app_tables,
             deletion_protection=cfg.deletion_protection,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from components.specs import (
 )
 
 PROJECT = "ratelimited-platform"
+MOCKED_RUN_ENV = "RATELIMITED_MOCKED_RUN"  # set by tools.mocked_run: the program runs under mocks
 
 # Regions where EKS, ALB, WAF, API Gateway and DynamoDB autoscaling are all available; a typo in a
 # region name should fail here, not halfway through a deployment.
@@ -62,6 +64,7 @@ class StackConfig:
     vpc_cidr: str
     nat_gateways: str
     cluster_public_access_cidrs: tuple[str, ...]
+    cluster_endpoint_private_only: bool
     cluster_admin_role_arns: tuple[str, ...]
     node_groups: tuple[NodeGroup, ...]
     charts: ChartVersions
@@ -75,6 +78,7 @@ class StackConfig:
     waf_rate_limit: int
     deletion_protection: bool
     dynamodb_billing_mode: str
+    counters_billing_mode: str
     autoscaling: Autoscaling
     app_tables: tuple[AppTable, ...]
     limiter_min_replicas: int
@@ -103,8 +107,13 @@ CONFIG_KEYS = (
     "apiThrottleRateLimit", "apiThrottleBurstLimit", "wafRateLimit", "deletionProtection", "dynamodbBillingMode",
     "dynamodbMinCapacity", "dynamodbMaxCapacity", "dynamodbTargetUtilization", "limiterMinReplicas",
     "limiterMaxReplicas", "extAuthzFailOpen", "extAuthzTimeoutMs", "nodeGroups", "microservices",
-    "rateLimitRules", "appTables", "apiConsumers", "tags",
+    "rateLimitRules", "appTables", "apiConsumers", "tags", "clusterEndpointPrivateOnly", "countersBillingMode",
 )  # fmt: skip
+
+# RFC 5737 documentation ranges: the sample stacks use one as a placeholder for the deployer's CIDR.
+DOCUMENTATION_RANGES = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
 
 
 # Keys whose values are plain strings; every other key arrives from the engine as JSON text.
@@ -121,6 +130,7 @@ _STRING_KEYS = frozenset(
         "istioChartVersion",
         "cloudfrontPriceClass",
         "dynamodbBillingMode",
+        "countersBillingMode",
     }
 )
 
@@ -140,7 +150,32 @@ def load() -> StackConfig:
             raw[key] = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"Config key '{key}' must be a {_expected(key)}, not {text!r}.") from exc
-    return parse(raw, stack=pulumi.get_stack(), project=pulumi.get_project())
+    cfg = parse(raw, stack=pulumi.get_stack(), project=pulumi.get_project())
+    # A real `pulumi up`, not a preview and not the offline runs under mocks (tools.mocked_run), which stand
+    # in for an update to show what it would create.
+    if not pulumi.runtime.is_dry_run() and os.environ.get(MOCKED_RUN_ENV) != "1":
+        check_deployable(cfg)
+    return cfg
+
+
+def check_deployable(cfg: StackConfig) -> None:
+    """What only `pulumi up` must refuse: a placeholder the sample stacks ship so that they preview.
+
+    The EKS API endpoint of a documentation range is unreachable from anywhere, so every Helm release
+    would time out after the cluster, VPC and node groups were created. Refuse before anything is.
+    """
+    placeholders = [c for c in cfg.cluster_public_access_cidrs if _is_documentation_range(c)]
+    if placeholders:
+        raise ConfigError(
+            f"Config key 'clusterPublicAccessCidrs' still holds the placeholder {', '.join(placeholders)} "
+            "(a documentation range). Set the CIDR of the machine that runs `pulumi up`, e.g. "
+            "`pulumi config set --path 'clusterPublicAccessCidrs[0]' $(curl -s https://checkip.amazonaws.com)/32`."
+        )
+
+
+def _is_documentation_range(cidr: str) -> bool:
+    net = ipaddress.ip_network(cidr, strict=False)
+    return any(net.version == doc.version and net.subnet_of(doc) for doc in DOCUMENTATION_RANGES)
 
 
 def _expected(key: str) -> str:
@@ -176,6 +211,20 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
                 "Config key 'clusterPublicAccessCidrs' must not contain 0.0.0.0/0: it would expose the EKS "
                 "API to the whole internet. List your office or VPN ranges, or leave it empty."
             )
+    private_only = r.bool("clusterEndpointPrivateOnly")
+    if private_only and public_cidrs:
+        raise ConfigError(
+            "Config keys 'clusterEndpointPrivateOnly' and 'clusterPublicAccessCidrs' contradict each other: "
+            "a private-only endpoint has no public CIDRs. Set one of them."
+        )
+    if not private_only and not public_cidrs:
+        raise ConfigError(
+            "Config key 'clusterPublicAccessCidrs' is empty, so the EKS API endpoint would be private only, but "
+            "`pulumi up` applies every Helm release and Kubernetes object from the machine it runs on, which is "
+            "outside the VPC this stack creates: the first release would time out. List that machine's CIDR "
+            "(never 0.0.0.0/0), or set 'clusterEndpointPrivateOnly' to true if `pulumi up` runs inside the VPC "
+            "(e.g. a runner reaching it over a VPN or peering)."
+        )
     admin_arns = r.str_list("clusterAdminRoleArns")
     for arn in admin_arns:
         if not re.match(r"^arn:aws:iam::\d{12}:role/.+$", arn):
@@ -225,6 +274,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
         vpc_cidr=vpc_cidr,
         nat_gateways=r.choice("natGateways", ("perZone", "single")),
         cluster_public_access_cidrs=tuple(public_cidrs),
+        cluster_endpoint_private_only=private_only,
         cluster_admin_role_arns=tuple(admin_arns),
         node_groups=tuple(_node_groups(r.list_of_objects("nodeGroups", min_items=1))),
         charts=ChartVersions(
@@ -247,6 +297,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
         waf_rate_limit=r.int("wafRateLimit", minimum=10, maximum=2_000_000_000),
         deletion_protection=r.bool("deletionProtection"),
         dynamodb_billing_mode=billing_mode,
+        counters_billing_mode=r.choice("countersBillingMode", ("PAY_PER_REQUEST", "PROVISIONED")),
         autoscaling=autoscaling,
         app_tables=app_tables,
         limiter_min_replicas=limiter_min,

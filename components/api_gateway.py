@@ -61,6 +61,10 @@ GATEWAY_READY_PORT = 15021
 GATEWAY_READY_PATH = "/healthz/ready"
 API_KEY_HEADER = "x-api-key"
 API_STAGE_NAME = "apigw"
+# Load balancers and target groups are named by the provider from these prefixes ("web-" + 26 characters):
+# their names have at most 32 characters (terraform-provider-aws elbv2/validate.go), too few for
+# "<logical name>-<7 hex>" with a long region, and a name_prefix has at most 6.
+LB_NAME_PREFIXES = {"web": "web-", "api": "api-"}
 
 _ACCESS_LOG_FORMAT = json.dumps({
     "requestId": "$context.requestId",
@@ -250,6 +254,8 @@ class ApiGateway(pulumi.ComponentResource):
 
         nlb = aws.lb.LoadBalancer(
             f"{name}-nlb",
+            # At most 32 characters: "<region>-edge-apigw-nlb-<7 hex>" would not fit (see LB_NAME_PREFIXES).
+            name_prefix=LB_NAME_PREFIXES["api"],
             load_balancer_type="network",
             internal=True,
             subnets=list(args.private_subnet_ids),
@@ -258,10 +264,12 @@ class ApiGateway(pulumi.ComponentResource):
             enable_deletion_protection=args.deletion_protection,
             ip_address_type="ipv4",
             tags=tags,
-            opts=child,
+            # AWS refuses to delete a protected load balancer: stop `pulumi destroy` at its preview instead.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
         )
         target_group = aws.lb.TargetGroup(
             f"{name}-api-tg",
+            name_prefix=LB_NAME_PREFIXES["api"],
             target_type="ip",
             protocol="TCP",
             port=API_TRAFFIC_PORT,

@@ -35,7 +35,7 @@ class DataArgs:
 
     region: str
     """The AWS region (the provider comes through opts; this names the KMS condition)."""
-    counters_billing_mode: str = "PROVISIONED"
+    counters_billing_mode: str = "PAY_PER_REQUEST"
     """PROVISIONED (autoscaled) or PAY_PER_REQUEST for the counters table."""
     autoscaling: Autoscaling = field(default_factory=lambda: Autoscaling(5, 1000, 70))
     """Bounds and target utilisation for every PROVISIONED table and GSI."""
@@ -70,11 +70,12 @@ class Data(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.deletion_protection),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
         )
         aws.kms.Alias(
             f"{name}-tables-key-alias",
-            name=f"alias/{name}-tables",
+            # Aliases are unique per account and region: the project and stack keep dev and prod apart.
+            name=f"alias/{pulumi.get_project()}/{pulumi.get_stack()}/{name}-tables",
             target_key_id=key.key_id,
             opts=pulumi.ResourceOptions(parent=self),
         )

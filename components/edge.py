@@ -54,6 +54,7 @@ import pulumi_random as random
 from components.api_gateway import (
     GATEWAY_READY_PATH,
     GATEWAY_READY_PORT,
+    LB_NAME_PREFIXES,
     ApiGateway,
     ApiGatewayArgs,
     ApiGatewaySettings,
@@ -186,6 +187,9 @@ class RegionalEdge(pulumi.ComponentResource):
         log_bucket, log_bucket_ready = self._create_access_log_bucket()
         alb = aws.lb.LoadBalancer(
             f"{name}-alb",
+            # Load balancer names have at most 32 characters: "<logical name>-<7 hex>" overflows with a long
+            # region or component name, so the provider makes "web-<26 characters>" (a 6-character prefix at most).
+            name_prefix=LB_NAME_PREFIXES["web"],
             load_balancer_type="application",
             internal=False,
             subnets=list(args.public_subnet_ids),
@@ -200,8 +204,10 @@ class RegionalEdge(pulumi.ComponentResource):
                 bucket=log_bucket.bucket, prefix=_ACCESS_LOG_PREFIX, enabled=True
             ),
             tags=self._tags,
-            # ELB checks that it may write to the bucket when access logs are turned on.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=log_bucket_ready),
+            # ELB checks that it may write to the bucket when access logs are turned on. AWS refuses to
+            # delete a load balancer with deletion protection: `protect` stops `pulumi destroy` at its
+            # preview instead, before anything is deleted.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=log_bucket_ready, protect=args.deletion_protection),
         )
         aws.wafv2.WebAclAssociation(
             f"{name}-alb-waf",
@@ -330,7 +336,8 @@ class RegionalEdge(pulumi.ComponentResource):
             f"{name}-alb-logs",
             force_destroy=not args.deletion_protection,
             tags=tags,
-            opts=child,
+            # Without force_destroy S3 refuses to delete the bucket while it holds logs: stop at preview.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
         )
         public_access = aws.s3.BucketPublicAccessBlock(
             f"{name}-alb-logs-public-access",
@@ -429,6 +436,7 @@ class RegionalEdge(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         target_group = aws.lb.TargetGroup(
             f"{name}-web-tg",
+            name_prefix=LB_NAME_PREFIXES["web"],  # at most 32 characters, as for the load balancer
             target_type="ip",
             protocol="HTTP",
             protocol_version="HTTP1",
@@ -725,7 +733,9 @@ class GlobalEdge(pulumi.ComponentResource):
                 minimum_protocol_version=CLOUDFRONT_TLS_POLICY,
             ),
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.deletion_protection),
+            # Protected, not retained: a retained distribution would keep using the web ACL and certificate
+            # that the same destroy deletes, and AWS refuses both, so teardown would stop half-way.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
         )
 
 

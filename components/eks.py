@@ -34,6 +34,10 @@ from components.irsa import irsa_role
 from components.specs import ChartVersions, NodeGroup
 
 _ZONES = 3
+_MIN_ZONES = 2  # EKS needs control-plane subnets in at least two zones
+# Zone ids where EKS refuses control-plane subnets (UnsupportedAvailabilityZoneException): EKS user guide,
+# "View Amazon EKS networking requirements for VPC and subnets", subnet requirements for clusters.
+EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 _LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 _NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -62,7 +66,10 @@ class EksClusterArgs:
     nat_gateways: str = "perZone"
     """perZone or single."""
     public_access_cidrs: Sequence[str] = ()
-    """CIDRs allowed to the public API endpoint; empty turns the public endpoint off."""
+    """CIDRs allowed to the public API endpoint; must include where `pulumi up` runs (it applies the
+    Kubernetes objects). Empty only together with `endpoint_private_only`."""
+    endpoint_private_only: bool = False
+    """Turn the public API endpoint off: only for deployers inside the VPC (over a VPN or peering)."""
     admin_role_arns: Sequence[str] = ()
     """IAM roles given cluster-admin through access entries."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -97,7 +104,7 @@ class EksCluster(pulumi.ComponentResource):
     # -- network ------------------------------------------------------------------------------
     def _create_vpc(self) -> None:
         args, name = self._args, self._name
-        zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(parent=self)).names[:_ZONES]
+        zones = eks_zones(self)
         private_cidrs, public_cidrs = subnet_plan(args.vpc_cidr)
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
@@ -117,7 +124,7 @@ class EksCluster(pulumi.ComponentResource):
             tags={**self._tags, "Name": f"{name}-public"},
             opts=pulumi.ResourceOptions(parent=vpc),
         )
-        public, private, nats = [], [], []
+        public, private, nats, private_route_tables = [], [], [], []
         for i, zone in enumerate(zones):
             subnet = aws.ec2.Subnet(
                 f"{name}-public-{i}",
@@ -166,6 +173,7 @@ class EksCluster(pulumi.ComponentResource):
                 tags={**self._tags, "Name": f"{name}-private-{zone}"},
                 opts=pulumi.ResourceOptions(parent=subnet),
             )
+            private_route_tables.append(rt)
             aws.ec2.RouteTableAssociation(
                 f"{name}-private-{i}-rta",
                 subnet_id=subnet.id,
@@ -173,6 +181,17 @@ class EksCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=subnet),
             )
             private.append(subnet)
+        # DynamoDB traffic (the limiter's hot path, the services' tables) stays on the AWS network
+        # instead of crossing NAT, which would bill it per GB and add a hop. Gateway endpoints are free.
+        aws.ec2.VpcEndpoint(
+            f"{name}-dynamodb-endpoint",
+            vpc_id=vpc.id,
+            service_name=f"com.amazonaws.{args.region}.dynamodb",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[rt.id for rt in private_route_tables],
+            tags={**self._tags, "Name": f"{name}-dynamodb"},
+            opts=pulumi.ResourceOptions(parent=vpc),
+        )
         self.vpc_id: pulumi.Output[str] = vpc.id
         self.vpc_cidr: str = args.vpc_cidr
         self.public_subnet_ids: list[pulumi.Output[str]] = [s.id for s in public]
@@ -190,6 +209,7 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         public = bool(args.public_access_cidrs)
+        _refuse_creator_as_admin(args.admin_role_arns, self)
         access_entries = {
             f"admin-{i}": eks.AccessEntryArgs(
                 principal_arn=arn,
@@ -230,6 +250,7 @@ class EksCluster(pulumi.ComponentResource):
         # endpoint and CA of a private cluster: keep it a secret in state and outputs.
         self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(cluster.kubeconfig_json)
         self.oidc_provider_arn: pulumi.Output[str] = cluster.oidc_provider_arn
+        # Without "https://": what IRSA condition keys are built from (pulumi-eks SDK docstring).
         self.oidc_issuer: pulumi.Output[str] = cluster.oidc_issuer
         self.node_security_group_id: pulumi.Output[str] = cluster.node_security_group_id
         self.cluster_security_group_id: pulumi.Output[str] = cluster.cluster_security_group_id
@@ -296,6 +317,8 @@ class EksCluster(pulumi.ComponentResource):
     def _create_addons(self) -> None:
         args, name = self._args, self._name
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.k8s_provider, depends_on=self.node_groups)
+        # Release names are explicit: an auto-name "<region>-eks-<chart>-<8 characters>" passes Helm's limit of
+        # 53 in eu-west-1 but not in ap-southeast-1. One release per chart and cluster, so no collision.
         common = {
             "oidc_provider_arn": self.oidc_provider_arn,
             "oidc_issuer": self.oidc_issuer,
@@ -312,6 +335,7 @@ class EksCluster(pulumi.ComponentResource):
         )
         self.load_balancer_controller = k8s.helm.v3.Release(
             f"{name}-aws-load-balancer-controller",
+            name="aws-load-balancer-controller",
             chart="aws-load-balancer-controller",
             version=args.charts.load_balancer_controller,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo="https://aws.github.io/eks-charts"),
@@ -343,6 +367,7 @@ class EksCluster(pulumi.ComponentResource):
         )
         self.cluster_autoscaler = k8s.helm.v3.Release(
             f"{name}-cluster-autoscaler",
+            name="cluster-autoscaler",
             chart="cluster-autoscaler",
             version=args.charts.cluster_autoscaler,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo="https://kubernetes.github.io/autoscaler"),
@@ -368,6 +393,7 @@ class EksCluster(pulumi.ComponentResource):
 
         self.metrics_server = k8s.helm.v3.Release(
             f"{name}-metrics-server",
+            name="metrics-server",
             chart="metrics-server",
             version=args.charts.metrics_server,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo="https://kubernetes-sigs.github.io/metrics-server"),
@@ -375,6 +401,66 @@ class EksCluster(pulumi.ComponentResource):
             values={"replicas": 2, "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1}},
             opts=k8s_opts,
         )
+
+
+def eks_zones(parent: pulumi.Resource) -> list[str]:
+    """Up to three zones of the region where EKS accepts control-plane subnets.
+
+    Not the first three by position: the list can start with a zone EKS refuses (its zone ids differ
+    per account, so `us-east-1a` may be `use1-az3`), and `state=available` also returns the Local and
+    Wavelength Zones the account opted into, where EKS control planes and NAT gateways cannot go.
+    """
+    result = aws.get_availability_zones(
+        state="available",
+        exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
+        filters=[
+            aws.GetAvailabilityZonesFilterArgs(name="zone-type", values=["availability-zone"]),
+            aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"]),
+        ],
+        opts=pulumi.InvokeOptions(parent=parent),
+    )
+    zones = sorted(result.names)[:_ZONES]
+    if len(zones) < _MIN_ZONES:
+        raise ValueError(
+            f"EKS needs subnets in at least {_MIN_ZONES} availability zones, but this region offers "
+            f"{len(zones)} that EKS supports ({', '.join(zones) or 'none'}); choose another region."
+        )
+    return zones
+
+
+def _refuse_creator_as_admin(admin_role_arns: Sequence[str], parent: pulumi.Resource) -> None:
+    """pulumi-eks creates the cluster with bootstrapClusterCreatorAdminPermissions, so the role running
+    `pulumi up` is already a cluster admin; an access entry for it again makes EKS answer 409
+    (ResourceInUseException) halfway through the deployment. The caller is known at preview, so say it then.
+    """
+    if not admin_role_arns:
+        return
+    caller = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=parent)).arn
+    creator = role_of_caller(caller)
+    for arn in admin_role_arns:
+        if creator is not None and _role_key(arn) == creator:
+            raise ValueError(
+                f"clusterAdminRoleArns lists {arn}, the role that runs this deployment ({caller}). EKS already "
+                "makes the cluster creator an admin (pulumi-eks bootstrapClusterCreatorAdminPermissions), and a "
+                "second access entry for it fails with 409 ResourceInUseException: remove it from the list."
+            )
+
+
+def role_of_caller(caller_arn: str) -> tuple[str, str] | None:
+    """(account, role name) of an STS caller ARN `arn:<partition>:sts::<account>:assumed-role/<role>/<session>`.
+
+    The assumed-role ARN drops the role's path (STS API reference, GetCallerIdentity), so roles are
+    compared by account and name. An IAM user or root caller is no role: None.
+    """
+    parts = caller_arn.split(":", 5)
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        return parts[4], parts[5].split("/")[1]
+    return None
+
+
+def _role_key(role_arn: str) -> tuple[str, str]:
+    parts = role_arn.split(":", 5)
+    return parts[4], parts[5].rsplit("/", 1)[-1]
 
 
 def subnet_plan(vpc_cidr: str) -> tuple[list[str], list[str]]:
@@ -480,6 +566,14 @@ def _validate(args: EksClusterArgs) -> None:
         raise ValueError(f"EksClusterArgs.nat_gateways must be 'perZone' or 'single', not {args.nat_gateways!r}.")
     if not args.node_groups:
         raise ValueError("EksClusterArgs.node_groups must list at least one node group.")
+    if not args.public_access_cidrs and not args.endpoint_private_only:
+        raise ValueError(
+            "EksClusterArgs.public_access_cidrs is empty, which makes the API endpoint private only, but the "
+            "Kubernetes objects are applied from where `pulumi up` runs: list that machine's CIDR, or set "
+            "endpoint_private_only=True if it runs inside the VPC."
+        )
+    if args.public_access_cidrs and args.endpoint_private_only:
+        raise ValueError("EksClusterArgs.endpoint_private_only contradicts the public_access_cidrs it is given.")
     for cidr in args.public_access_cidrs:
         if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
             raise ValueError("EksClusterArgs.public_access_cidrs must not contain 0.0.0.0/0.")

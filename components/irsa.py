@@ -22,29 +22,13 @@ def irsa_role(
 ) -> aws.iam.Role:
     """A role trusted by the cluster's OIDC provider for exactly `namespace/service_account`.
 
-    `oidc_issuer` is the cluster's OIDC issuer WITHOUT "https://" (pulumi-eks `Cluster.oidc_issuer`): IAM
-    refuses a condition key that starts with a scheme. The inline policy (if any) is the role's only
-    permission.
+    `oidc_issuer` is the issuer without "https://" (pulumi-eks `Cluster.oidc_issuer`): IAM refuses a
+    condition key that starts with a scheme (MalformedPolicyDocument), so pulumi-eks's
+    `oidc_provider_url`, which carries https://, must not be used here. The inline policy (if any) is
+    the role's only permission.
     """
     assume = pulumi.Output.all(oidc_provider_arn, oidc_issuer).apply(
-        lambda v: json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Federated": v[0]},
-                        "Action": "sts:AssumeRoleWithWebIdentity",
-                        "Condition": {
-                            "StringEquals": {
-                                f"{v[1]}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                                f"{v[1]}:aud": "sts.amazonaws.com",
-                            }
-                        },
-                    }
-                ],
-            }
-        )
+        lambda v: trust_policy(v[0], v[1], namespace, service_account)
     )
     role = aws.iam.Role(
         f"{name}-role",
@@ -61,3 +45,30 @@ def irsa_role(
             opts=pulumi.ResourceOptions(parent=role),
         )
     return role
+
+
+def trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str) -> str:
+    """The web-identity trust policy of an IRSA role (EKS user guide, "Assign IAM roles to service accounts")."""
+    if "://" in oidc_issuer:
+        raise ValueError(
+            f"IRSA condition keys need the OIDC issuer without its scheme (pulumi-eks Cluster.oidc_issuer), "
+            f"not {oidc_issuer!r}: IAM refuses a key like 'https://...:sub'."
+        )
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": oidc_provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{oidc_issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                            f"{oidc_issuer}:aud": "sts.amazonaws.com",
+                        }
+                    },
+                }
+            ],
+        }
+    )

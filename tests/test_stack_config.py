@@ -52,14 +52,41 @@ def test_declarations_follow_the_pulumi_project_schema():
             assert all(isinstance(v, item_type) for v in decl["default"]), key
 
 
-def test_project_defaults_alone_are_a_valid_stack():
+def test_project_defaults_are_a_valid_stack_once_the_endpoint_exposure_is_chosen():
     raw = stack_files.merged_config("dev")
     defaults = {k: d["default"] for k, d in stack_files.project()["config"].items()}
     assert set(raw) == set(defaults)
-    cfg = parse(defaults, stack="any")
-    assert cfg.cluster_public_access_cidrs == ()  # the secure default: no public endpoint
+    # Neither a public range nor an explicit private-only choice: refused, with the reason.
+    with pytest.raises(ConfigError, match="outside the VPC this stack creates"):
+        parse(defaults, stack="any")
+    cfg = parse({**defaults, "clusterEndpointPrivateOnly": True}, stack="any")
+    assert cfg.cluster_public_access_cidrs == () and cfg.cluster_endpoint_private_only
+    cfg = parse({**defaults, "clusterPublicAccessCidrs": ["192.168.10.0/24"]}, stack="any")
+    assert cfg.cluster_public_access_cidrs == ("192.168.10.0/24",) and not cfg.cluster_endpoint_private_only
     assert cfg.deletion_protection is True
     assert cfg.nat_gateways == "perZone"
+    assert cfg.counters_billing_mode == "PAY_PER_REQUEST" and cfg.dynamodb_billing_mode == "PROVISIONED"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_sample_stacks_ship_a_placeholder_range_that_only_up_refuses(stack):
+    cfg = parse(stack_files.merged_config(stack), stack=stack)
+    assert cfg.counters_billing_mode == "PAY_PER_REQUEST"
+    (cidr,) = cfg.cluster_public_access_cidrs
+    with pytest.raises(ConfigError, match=f"still holds the placeholder {cidr}"):
+        stack_config.check_deployable(cfg)
+    mine = parse({**stack_files.merged_config(stack), "clusterPublicAccessCidrs": ["198.18.7.0/24"]}, stack=stack)
+    stack_config.check_deployable(mine)  # a real range passes
+
+
+def test_pulumi_up_refuses_the_placeholder_before_creating_anything(monkeypatch):
+    from tools.mocked_run import MockedRunError, run_stack
+
+    # Offline runs stand in for an update and keep the placeholder; a real `up` is not a mocked run.
+    monkeypatch.setenv(stack_config.MOCKED_RUN_ENV, "0")
+    with pytest.raises(MockedRunError, match=r"still holds the placeholder 203\.0\.113\.0/24"):
+        run_stack("dev")
+    run_stack("dev", preview=True)  # a preview of the same config passes
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -218,6 +245,11 @@ BAD_VALUES = [
     ({"tags": {"Owner": 5}}, "keys and values must be strings"),
     ({"domain": _DELETE}, "Config key 'domain' is missing"),
     ({"colour": "blue"}, "Unknown config key(s) 'colour'"),
+    ({"clusterEndpointPrivateOnly": True}, "contradict each other"),
+    (
+        {"countersBillingMode": "ON_DEMAND"},
+        "'countersBillingMode' has 'ON_DEMAND'; allowed: PAY_PER_REQUEST, PROVISIONED",
+    ),
 ]
 
 

@@ -75,6 +75,8 @@ def _execute(stack: str, program: Path, preview: bool, overrides: dict[str, Any]
 
     from tools.mocks import PlatformMocks, RecordingMonitor
 
+    # Nothing is deployed: stack_config lets an update under mocks keep the sample stacks' placeholders.
+    os.environ.setdefault("RATELIMITED_MOCKED_RUN", "1")
     project = stack_files.project()["name"]
     config = stack_files.engine_config(stack, overrides)
     pulumi.runtime.set_all_config(config, [])

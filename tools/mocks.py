@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from typing import Any
 
@@ -28,6 +29,7 @@ from pulumi.runtime.proto import provider_pb2, resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 ACCOUNT = "123456789012"
+DEFAULT_CALLER_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/platform-deployer/deploy"
 UNKNOWN = rpc.UNKNOWN
 _SIG = rpc._special_sig_key
 _RESOURCE_SIG = rpc._special_resource_sig
@@ -39,6 +41,87 @@ _NLB_ZONE_IDS = {"eu-west-1": "Z2IFOLAFXWLO4F", "us-east-1": "Z26RNL4JYFTOTI", "
 _CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
 
 
+# DescribeAvailabilityZones as an account sees it (EC2 API reference; zone names map to zone ids per
+# account, so a region's "a" zone may be the one EKS refuses). Each region lists its zones as
+# (name, zone id, zone type, opt-in status); us-east-1 and us-west-2 include a Local Zone the account
+# opted into, which `state=available` also returns.
+_ZONES: dict[str, list[tuple[str, str, str, str]]] = {
+    "us-east-1": [
+        ("us-east-1a", "use1-az3", "availability-zone", "opt-in-not-required"),
+        ("us-east-1b", "use1-az6", "availability-zone", "opt-in-not-required"),
+        ("us-east-1c", "use1-az1", "availability-zone", "opt-in-not-required"),
+        ("us-east-1d", "use1-az2", "availability-zone", "opt-in-not-required"),
+        ("us-east-1e", "use1-az4", "availability-zone", "opt-in-not-required"),
+        ("us-east-1f", "use1-az5", "availability-zone", "opt-in-not-required"),
+        ("us-east-1-bos-1a", "use1-bos1-az1", "local-zone", "opted-in"),
+    ],
+    "us-west-1": [
+        ("us-west-1a", "usw1-az2", "availability-zone", "opt-in-not-required"),
+        ("us-west-1b", "usw1-az1", "availability-zone", "opt-in-not-required"),
+        ("us-west-1c", "usw1-az3", "availability-zone", "opt-in-not-required"),
+    ],
+    "us-west-2": [
+        ("us-west-2-lax-1a", "usw2-lax1-az1", "local-zone", "opted-in"),
+        ("us-west-2a", "usw2-az2", "availability-zone", "opt-in-not-required"),
+        ("us-west-2b", "usw2-az1", "availability-zone", "opt-in-not-required"),
+        ("us-west-2c", "usw2-az3", "availability-zone", "opt-in-not-required"),
+        ("us-west-2d", "usw2-az4", "availability-zone", "opt-in-not-required"),
+    ],
+    "ca-central-1": [
+        ("ca-central-1a", "cac1-az1", "availability-zone", "opt-in-not-required"),
+        ("ca-central-1b", "cac1-az3", "availability-zone", "opt-in-not-required"),
+        ("ca-central-1d", "cac1-az4", "availability-zone", "opt-in-not-required"),
+    ],
+}
+
+
+_DIRECTIONS = {
+    "central": "c", "north": "n", "south": "s", "east": "e", "west": "w",
+    "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw",
+}  # fmt: skip
+
+
+def availability_zones(region: str, args: dict[str, Any]) -> dict[str, Any]:
+    """aws.getAvailabilityZones as the provider answers it: `state`, `excludeZoneIds`, `excludeNames`
+    and the DescribeAvailabilityZones filters `zone-type`, `opt-in-status`, `zone-id`, `zone-name`
+    applied (terraform-provider-aws ec2/availability_zones_data_source.go)."""
+    area, direction, number = region.split("-")  # zone ids: euw1-az1, apse1-az2 (AWS RAM user guide, AZ ids)
+    short = area + _DIRECTIONS.get(direction, direction[0]) + number
+    zones = _ZONES.get(region) or [
+        (f"{region}{letter}", f"{short}-az{i}", "availability-zone", "opt-in-not-required")
+        for i, letter in enumerate("abc", start=1)
+    ]
+    filters = {str(f["name"]): {str(v) for v in f["values"]} for f in args.get("filters") or []}
+    fields = {"zone-name": 0, "zone-id": 1, "zone-type": 2, "opt-in-status": 3}
+    unknown = set(filters) - set(fields)
+    if unknown:
+        raise NotImplementedError(f"PlatformMocks: no getAvailabilityZones filter {sorted(unknown)}")
+    kept = [
+        z
+        for z in zones
+        if z[1] not in set(args.get("excludeZoneIds") or [])
+        and z[0] not in set(args.get("excludeNames") or [])
+        and all(z[fields[name]] in values for name, values in filters.items())
+    ]
+    return {
+        "names": [z[0] for z in kept],
+        "zoneIds": [z[1] for z in kept],
+        "groupNames": [region if z[2] == "availability-zone" else z[0][:-1] for z in kept],
+        "id": region,
+    }
+
+
+def _physical_name(inputs: dict[str, Any], logical: str, h: str) -> str:
+    """The name a pulumi-aws resource gets: `name`, else `namePrefix` + a 26-character unique suffix
+    (terraform-plugin-sdk id.PrefixedUniqueId: a timestamp and a counter, UniqueIDSuffixLength 26),
+    else the bridge's auto-name `<logical name>-<7 hex>` (pulumi-terraform-bridge tfbridge AutoName)."""
+    if inputs.get("name"):
+        return str(inputs["name"])
+    if inputs.get("namePrefix"):
+        return f"{inputs['namePrefix']}20261130120000{int(h[:8], 16) % 10**12:012d}"
+    return f"{logical}-{h[:7]}"
+
+
 def _digest(*parts: str, n: int = 8) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
 
@@ -46,9 +129,13 @@ def _digest(*parts: str, n: int = 8) -> str:
 class PlatformMocks(pulumi_mocks.Mocks):
     """Computed outputs by type token, deterministic (derived from names), region-aware."""
 
-    def __init__(self, *, preview: bool = False, default_region: str = "eu-west-1") -> None:
+    def __init__(
+        self, *, preview: bool = False, default_region: str = "eu-west-1", caller_arn: str | None = None
+    ) -> None:
         self.preview = preview
         self.default_region = default_region
+        # Who runs `pulumi up`: a role session by default; tests set another through the environment.
+        self.caller_arn = caller_arn or os.environ.get("RATELIMITED_MOCK_CALLER_ARN") or DEFAULT_CALLER_ARN
         self.monitor: RecordingMonitor | None = None
         self._provider_regions: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -63,10 +150,12 @@ class PlatformMocks(pulumi_mocks.Mocks):
         token = args.token
         a = args.args
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            # STS GetCallerIdentity (API reference): a role session's Arn is
+            # arn:aws:sts::<account>:assumed-role/<role name>/<session>, its UserId "<role id>:<session>".
             return {
                 "accountId": ACCOUNT,
-                "arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
-                "userId": "AIDA",
+                "arn": self.caller_arn,
+                "userId": "AROA3XFRBF23EXAMPLE:deploy",
                 "id": ACCOUNT,
             }, None
         if token == "aws:index/getRegion:getRegion":
@@ -74,8 +163,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{region}{s}" for s in "abc"]
-            return {"names": names, "zoneIds": [f"{region[:3]}-az{i}" for i in (1, 2, 3)], "id": region}, None
+            return availability_zones(region, a), None
         if token == "aws:route53/getZone:getZone":
             name = str(a.get("name") or "example.com").rstrip(".")
             zone_id = a.get("zoneId") or "Z" + _digest(name, n=12).upper()
@@ -174,7 +262,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             state.update(arn=arn("ec2", f"subnet/{rid}"))
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
             rid = f"sg-{h}"
-            state.update(arn=arn("ec2", f"security-group/{rid}"), name=inputs.get("name") or name)
+            state.update(arn=arn("ec2", f"security-group/{rid}"), name=_physical_name(inputs, name, h))
         elif typ == "aws:ec2/eip:Eip":
             rid = f"eipalloc-{h}"
             state.update(publicIp=f"203.0.113.{int(h[:2], 16) % 250 + 1}", allocationId=rid)
@@ -192,11 +280,11 @@ class PlatformMocks(pulumi_mocks.Mocks):
         elif typ == "aws:kms/alias:Alias":
             state.update(arn=arn("kms", str(inputs.get("name") or f"alias/{name}")))
         elif typ == "aws:iam/role:Role":
-            role_name = inputs.get("name") or f"{name}-{h[:7]}"
+            role_name = _physical_name(inputs, name, h)
             rid = role_name
             state.update(arn=arn("iam", f"role/{role_name}", global_=True), name=role_name, uniqueId=f"AROA{h.upper()}")
         elif typ == "aws:iam/policy:Policy":
-            policy_name = inputs.get("name") or f"{name}-{h[:7]}"
+            policy_name = _physical_name(inputs, name, h)
             state.update(arn=arn("iam", f"policy/{policy_name}", global_=True), name=policy_name)
             rid = state["arn"]
         elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
@@ -204,7 +292,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             state.update(arn=arn("iam", f"oidc-provider/{url}", global_=True))
             rid = state["arn"]
         elif typ == "aws:dynamodb/table:Table":
-            table = inputs.get("name") or f"{name}-{h[:7]}"
+            table = _physical_name(inputs, name, h)
             rid = table
             state.update(
                 name=table,
@@ -221,7 +309,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             )
         elif typ == "aws:lb/loadBalancer:LoadBalancer":
             kind = "net" if inputs.get("loadBalancerType") == "network" else "app"
-            lb_name = inputs.get("name") or f"{name[:24]}-{h[:7]}"
+            lb_name = _physical_name(inputs, name, h)
             state.update(
                 arn=arn("elasticloadbalancing", f"loadbalancer/{kind}/{lb_name}/{h}"),
                 arnSuffix=f"{kind}/{lb_name}/{h}",
@@ -232,7 +320,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             )
             rid = state["arn"]
         elif typ == "aws:lb/targetGroup:TargetGroup":
-            tg_name = inputs.get("name") or f"{name[:24]}-{h[:7]}"
+            tg_name = _physical_name(inputs, name, h)
             state.update(
                 arn=arn("elasticloadbalancing", f"targetgroup/{tg_name}/{h}"),
                 arnSuffix=f"targetgroup/{tg_name}/{h}",
@@ -268,11 +356,11 @@ class PlatformMocks(pulumi_mocks.Mocks):
         elif typ == "aws:wafv2/webAclAssociation:WebAclAssociation":
             rid = f"{inputs.get('webAclArn')},{inputs.get('resourceArn')}"
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
-            lg = inputs.get("name") or f"{name}-{h[:7]}"
+            lg = _physical_name(inputs, name, h)
             state.update(name=lg, arn=arn("logs", f"log-group:{lg}"))
             rid = lg
         elif typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
-            bucket = inputs.get("bucket") or f"{name}-{h}"
+            bucket = inputs.get("bucket") or _physical_name({"namePrefix": inputs.get("bucketPrefix")}, name, h)
             state.update(
                 bucket=bucket,
                 arn=f"arn:aws:s3:::{bucket}",
@@ -282,7 +370,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             )
             rid = bucket
         elif typ == "aws:ecr/repository:Repository":
-            repo = inputs.get("name") or f"{name}-{h[:7]}"
+            repo = _physical_name(inputs, name, h)
             state.update(
                 name=repo,
                 arn=arn("ecr", f"repository/{repo}"),
@@ -293,7 +381,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
         elif typ == "docker-build:index:Image":
             state.update(digest="sha256:" + hashlib.sha256(name.encode()).hexdigest(), ref=f"{name}@sha256:{h}")
         elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
-            alarm = inputs.get("name") or f"{name}-{h[:7]}"
+            alarm = _physical_name(inputs, name, h)
             state.update(name=alarm, arn=arn("cloudwatch", f"alarm:{alarm}"))
             rid = alarm
         elif typ == "aws:route53/healthCheck:HealthCheck":
@@ -389,8 +477,9 @@ class PlatformMocks(pulumi_mocks.Mocks):
         """pulumi-eks's Cluster is a remote component: the mock stands in for what its provider returns."""
         h = _digest("eks", name, region)
         cluster_name = str(inputs.get("name") or f"{name}-eksCluster-{h[:7]}")
+        # EKS's DescribeCluster `identity.oidc.issuer` is an https URL (AWS EKS API reference, OIDC).
         issuer = f"https://oidc.eks.{region}.amazonaws.com/id/{_digest(cluster_name, n=32).upper()}"
-        oidc_url = issuer.removeprefix("https://")
+        issuer_host_path = issuer.removeprefix("https://")
         node_sg = f"sg-{_digest(h, 'nodes')}"
         cluster_sg = f"sg-{_digest(h, 'cluster')}"
         eks_state = {
@@ -423,9 +512,14 @@ class PlatformMocks(pulumi_mocks.Mocks):
             eksCluster=eks_ref,
             clusterSecurityGroupId=cluster_sg,
             nodeSecurityGroupId=node_sg,
-            oidcProviderArn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/{oidc_url}",
-            oidcProviderUrl=oidc_url,
-            oidcIssuer=oidc_url,
+            # IAM names an OIDC provider by its URL without the scheme (IAM API reference,
+            # CreateOpenIDConnectProvider: "arn:aws:iam::<account>:oidc-provider/<host/path>").
+            oidcProviderArn=f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer_host_path}",
+            # pulumi-eks cluster.ts: `oidcProviderUrl` is `identities[0].oidcs[0].issuer`, the URL *with*
+            # https:// (SDK docstring: "Issuer URL for the OpenID Connect identity provider").
+            oidcProviderUrl=issuer,
+            # pulumi-eks SDK docstring of `oidc_issuer`: "OIDC Provider URL without leading `https://`".
+            oidcIssuer=issuer_host_path,
             core={
                 "cluster": eks_ref,
                 "vpcId": inputs.get("vpcId"),

@@ -23,6 +23,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -313,15 +314,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     policy_config = None
     if args.policy_config:
         policy_config = json.loads(Path(args.policy_config).read_text())
+    # The preflight needs known outputs: in preview mode a second run (update mode) goes on beside the first.
+    pool = ThreadPoolExecutor(max_workers=1)
+    known = None
+    if not args.update:
+        known = pool.submit(run_stack, args.stack, preview=False, program=args.program, config_overrides=overrides)
     try:
         record = run_stack(args.stack, preview=not args.update, program=args.program, config_overrides=overrides)
+        known_record = known.result() if known is not None else record
     except (MockedRunError, FileNotFoundError) as exc:
         print(f"error: the program failed under mocks: {exc}", file=sys.stderr)
         return 2
+    finally:
+        pool.shutdown(wait=True)
     record, dropped = without(record, args.without)
     if args.without and not dropped:
         print(f"error: --without {args.without} matched no resource name", file=sys.stderr)
         return 2
+    findings = preflight_findings(without(known_record, args.without)[0])
     try:
         # This process runs no mocks (run_stack used a subprocess), so it may set the PULUMI_*
         # variables the engine gives a policy pack process.
@@ -334,12 +344,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(mermaid(record))
     if args.json:
-        print(json.dumps(to_json(record, result, dropped), indent=2))
+        print(json.dumps({**to_json(record, result, dropped), **preflight_json(findings)}, indent=2))
     else:
         print("\n".join(summary_lines(record, result, dropped)))
+        print("\n".join(preflight_lines(findings)))
         if args.mermaid:
             print(f"\nMermaid diagram written to {args.mermaid}")
-    return 1 if result.mandatory else 0
+    return 1 if result.mandatory or findings else 0
+
+
+# --- preflight ---------------------------------------------------------------------------
+
+
+def preflight_findings(known: Mapping[str, Any]) -> list[Any]:
+    """The preflight over the program with outputs known: names, IAM documents and Kubernetes objects are only
+    whole once ids and ARNs are, so a preview takes them from a second mocked run in update mode."""
+    from tools import preflight
+
+    return preflight.run(known)
+
+
+def preflight_lines(findings: Sequence[Any]) -> list[str]:
+    from tools import preflight
+
+    lines = ["", f"Preflight: {len(preflight.RULES)} rules; {len(findings)} error(s)"]
+    if not findings:
+        lines.append("  Nothing AWS, IAM, Helm or Kubernetes is known to refuse.")
+    for finding in findings:
+        lines.append(f"  error  [{finding.rule}] {finding.message}")
+        lines.append(f"         source: {finding.source}")
+    return lines
+
+
+def preflight_json(findings: Sequence[Any]) -> dict[str, Any]:
+    import dataclasses
+
+    from tools import preflight
+
+    return {
+        "preflight": {
+            "rules": [{"id": rule, "description": text} for rule, text in preflight.RULES],
+            "errors": [dataclasses.asdict(f) for f in findings],
+        }
+    }
 
 
 if __name__ == "__main__":

@@ -104,7 +104,25 @@ def test_deletion_protection_follows_the_args(stack):
         assert table["inputs"]["deletionProtectionEnabled"] is True and table["protect"] is True
     for table in stack.of_type("aws:dynamodb/table:Table", under="ondemand"):
         assert table["inputs"]["deletionProtectionEnabled"] is False and table["protect"] is False
-    assert stack.named("prov-tables-key")["retain_on_delete"] is True
+    # Protected, so that `pulumi destroy` stops at its preview instead of deleting half the stack.
+    assert stack.named("prov-tables-key")["protect"] is True
+    assert stack.named("ondemand-tables-key")["protect"] is False
+    assert not any(r["retain_on_delete"] for r in stack.resources)
+
+
+def test_key_aliases_are_unique_per_stack(dev_stack, prod_stack):
+    # KMS aliases are unique per account and region: dev and prod of the same region must not collide.
+    names = {s.named("eu-west-1-data-tables-key-alias")["inputs"]["name"] for s in (dev_stack, prod_stack)}
+    assert names == {
+        "alias/ratelimited-platform/dev/eu-west-1-data-tables",
+        "alias/ratelimited-platform/prod/eu-west-1-data-tables",
+    }
+
+
+def test_counters_table_is_on_demand_by_default():
+    from components.data import DataArgs
+
+    assert DataArgs(region="eu-west-1").counters_billing_mode == "PAY_PER_REQUEST"
 
 
 def test_on_demand_tables_have_no_capacity_and_no_scaling(stack):

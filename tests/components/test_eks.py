@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tools.mocked_run import run_stack
+from tools.mocked_run import MockedRunError, run_stack
 from tools.records import RecordedStack, unsecret
 
 REGION = "eu-west-1"
@@ -32,11 +32,84 @@ def _cluster(stack):
     return stack.named(f"{L}-cluster")["inputs"]
 
 
-def test_endpoint_is_private_only_by_default(dev_stack):
-    cluster = _cluster(dev_stack)
-    assert cluster["endpointPrivateAccess"] is True
-    assert cluster["endpointPublicAccess"] is False
+def test_sample_stacks_reach_the_endpoint_from_their_configured_range_only(dev_stack, prod_stack):
+    # `pulumi up` applies the Kubernetes objects from outside the VPC: a private-only endpoint would time out.
+    for stack, cidr in ((dev_stack, "203.0.113.0/24"), (prod_stack, "198.51.100.0/24")):
+        for cluster in stack.of_type("eks:index:Cluster"):
+            assert cluster["inputs"]["endpointPrivateAccess"] is True
+            assert cluster["inputs"]["endpointPublicAccess"] is True
+            assert cluster["inputs"]["publicAccessCidrs"] == [cidr]
+
+
+def test_a_private_only_endpoint_is_an_explicit_choice():
+    stack = RecordedStack(
+        run_stack("dev", config_overrides={"clusterPublicAccessCidrs": [], "clusterEndpointPrivateOnly": True})
+    )
+    cluster = _cluster(stack)
+    assert cluster["endpointPrivateAccess"] is True and cluster["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in cluster
+    with pytest.raises(MockedRunError, match="'clusterPublicAccessCidrs' is empty, so the EKS API endpoint"):
+        run_stack("dev", config_overrides={"clusterPublicAccessCidrs": []})
+
+
+def test_zones_are_ones_eks_supports_never_local_zones(prod_stack):
+    # The mocked us-east-1 account maps us-east-1a to use1-az3 (EKS refuses it) and has opted into a Local
+    # Zone (tools/mocks.py): neither may carry a subnet.
+    from tools.mocks import availability_zones
+
+    for region in ("eu-west-1", "us-east-1"):
+        listed = availability_zones(region, {})
+        zone_id = dict(zip(listed["names"], listed["zoneIds"], strict=True))
+        subnets = prod_stack.of_type("aws:ec2/subnet:Subnet", under=f"{region}-eks")
+        zones = {s["inputs"]["availabilityZone"] for s in subnets}
+        assert len(zones) == 3, zones
+        assert not {zone_id[z] for z in zones} & {"use1-az3", "usw1-az2", "cac1-az3"}
+        assert all(z[-1].isalpha() and z[:-1] == region for z in zones), zones  # no Local Zone
+
+
+def test_a_region_with_two_zones_eks_supports_gets_two():
+    # us-west-1 offers an account three zones, one of which EKS refuses (usw1-az2, "us-west-1a" in the mock).
+    stack = RecordedStack(run_stack("dev", config_overrides={"regions": ["us-west-1"]}))
+    zones = {s["inputs"]["availabilityZone"] for s in stack.of_type("aws:ec2/subnet:Subnet")}
+    assert zones == {"us-west-1b", "us-west-1c"}
+
+
+def test_the_deploying_role_cannot_be_listed_as_admin_again(monkeypatch):
+    # pulumi-eks already makes the creator an admin; a second access entry would fail with 409 at `up`.
+    monkeypatch.setenv("RATELIMITED_MOCK_CALLER_ARN", "arn:aws:sts::123456789012:assumed-role/platform-admin/ci")
+    with pytest.raises(MockedRunError, match=r"clusterAdminRoleArns lists .*platform-admin, the role that runs"):
+        run_stack(
+            "dev", config_overrides={"clusterAdminRoleArns": ["arn:aws:iam::123456789012:role/team/platform-admin"]}
+        )
+    # another account's role of the same name is a different principal
+    stack = RecordedStack(
+        run_stack("dev", config_overrides={"clusterAdminRoleArns": ["arn:aws:iam::210987654321:role/platform-admin"]})
+    )
+    assert _cluster(stack)["accessEntries"]["admin-0"]["principalArn"].startswith("arn:aws:iam::210987654321:")
+
+
+def test_role_of_caller_reads_sts_arns():
+    from components.eks import role_of_caller
+
+    assert role_of_caller("arn:aws:sts::123456789012:assumed-role/deployer/session-1") == ("123456789012", "deployer")
+    assert role_of_caller("arn:aws:iam::123456789012:user/alice") is None
+    assert role_of_caller("arn:aws:iam::123456789012:root") is None
+
+
+def test_dynamodb_traffic_bypasses_nat_through_a_gateway_endpoint(dev_stack, prod_stack):
+    for stack in (dev_stack, prod_stack):
+        for region in stack.exports()["regions"]:
+            (endpoint,) = stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint", under=f"{region}-eks")
+            inputs = endpoint["inputs"]
+            assert inputs["serviceName"] == f"com.amazonaws.{region}.dynamodb"
+            assert inputs["vpcEndpointType"] == "Gateway"
+            assert inputs["vpcId"] == stack.named(f"{region}-eks-vpc")["id"]
+            private_tables = [
+                rt["id"]
+                for rt in stack.of_type("aws:ec2/routeTable:RouteTable", under=f"{region}-eks")
+                if "-private-" in rt["name"]
+            ]
+            assert len(private_tables) == 3 and sorted(inputs["routeTableIds"]) == sorted(private_tables)
 
 
 def test_public_endpoint_only_for_configured_ranges(public_admin_stack):
@@ -155,13 +228,18 @@ def test_addons_are_helm_releases_on_the_cluster_provider(dev_stack):
 
 
 def test_irsa_roles_are_bound_to_one_service_account_each(dev_stack):
-    oidc = dev_stack.named(f"{L}-cluster")["outputs"]["oidcProviderUrl"]
+    cluster = dev_stack.named(f"{L}-cluster")["outputs"]
+    # IAM refuses condition keys with a scheme; pulumi-eks's oidcProviderUrl carries one, oidcIssuer does not.
+    oidc = cluster["oidcIssuer"]
+    assert cluster["oidcProviderUrl"] == f"https://{oidc}"
     for role, sa in (
         (f"{L}-lbc-role", "aws-load-balancer-controller"),
         (f"{L}-cluster-autoscaler-role", "cluster-autoscaler"),
     ):
         trust = _trust(dev_stack, role)
         assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert trust["Principal"] == {"Federated": cluster["oidcProviderArn"]}
+        assert not any(key.startswith("https://") for key in trust["Condition"]["StringEquals"])
         assert trust["Condition"]["StringEquals"] == {
             f"{oidc}:sub": f"system:serviceaccount:kube-system:{sa}",
             f"{oidc}:aud": "sts.amazonaws.com",
@@ -206,9 +284,11 @@ def test_bad_args_are_refused_by_name():
 
     charts = ChartVersions("1", "1", "1", "1")
     group = NodeGroup("a", ("t3.large",), 1, 1, 1, "ON_DEMAND", 20)
+    with pytest.raises(ValueError, match="endpoint_private_only=True if it runs inside the VPC"):
+        _validate(EksClusterArgs("eu-west-1", (group,), charts))
     with pytest.raises(ValueError, match=r"public_access_cidrs must not contain 0\.0\.0\.0/0"):
         _validate(EksClusterArgs("eu-west-1", (group,), charts, public_access_cidrs=("0.0.0.0/0",)))
     with pytest.raises(ValueError, match="node_groups"):
-        _validate(EksClusterArgs("eu-west-1", (), charts))
+        _validate(EksClusterArgs("eu-west-1", (), charts, endpoint_private_only=True))
     with pytest.raises(ValueError, match="nat_gateways"):
-        _validate(EksClusterArgs("eu-west-1", (group,), charts, nat_gateways="none"))
+        _validate(EksClusterArgs("eu-west-1", (group,), charts, nat_gateways="none", endpoint_private_only=True))

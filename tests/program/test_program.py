@@ -102,3 +102,37 @@ def test_a_resource_with_its_own_provider_is_attributed_to_it(prod_stack):
     release = prod_stack.of_type("kubernetes:helm.sh/v3:Release", under="us-east-1-eks")[0]
     assert release["provider"]
     assert prod_stack.provider_name(release, "kubernetes") == "us-east-1-eks-k8s"
+
+
+# What AWS itself refuses to delete: the resource's own guard (LB and table deletion protection, a bucket that
+# still holds objects without force_destroy), and a distribution's web ACL and certificate while it uses them.
+def _aws_refuses_delete(resource) -> bool:
+    inputs = resource["inputs"]
+    return (
+        inputs.get("enableDeletionProtection") is True
+        or inputs.get("deletionProtectionEnabled") is True
+        or (resource["type"] == "aws:s3/bucket:Bucket" and inputs.get("forceDestroy") is not True)
+        or resource["type"] == "aws:cloudfront/distribution:Distribution"
+    )
+
+
+def test_deletion_protection_stops_a_destroy_at_its_preview(prod_stack):
+    guarded = [r for r in prod_stack if r["custom"] and _aws_refuses_delete(r)]
+    assert {r["type"] for r in guarded} >= {
+        "aws:lb/loadBalancer:LoadBalancer",
+        "aws:dynamodb/table:Table",
+        "aws:s3/bucket:Bucket",
+        "aws:cloudfront/distribution:Distribution",
+    }
+    # `protect` fails the destroy's preview, before anything is deleted; otherwise the destroy would delete
+    # everything else first and then stop at the first resource AWS refuses to delete.
+    assert [r["name"] for r in guarded if not r["protect"]] == []
+    # Retaining instead would leave the distribution using the web ACL and certificate that the same destroy
+    # deletes (AWS refuses both): only DNS validation records, shared by design, are retained.
+    assert {r["type"] for r in prod_stack if r["retain_on_delete"]} == {"aws:route53/record:Record"}
+
+
+def test_without_deletion_protection_teardown_completes(dev_stack):
+    assert [r["name"] for r in dev_stack if r["custom"] and _aws_refuses_delete(r)] == []
+    assert [r["name"] for r in dev_stack if r["protect"]] == []
+    assert {r["type"] for r in dev_stack if r["retain_on_delete"]} <= {"aws:route53/record:Record"}

@@ -1,0 +1,192 @@
+"""The preflight: each rule refuses a bad value, and the real program passes every rule in every region."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools import preflight
+from tools.mocked_run import run_stack
+from tools.preflight import names, teardown
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _resource(type_: str, name: str, inputs: dict | None = None, **extra) -> dict:
+    resource = {
+        "urn": f"urn:pulumi:dev::ratelimited-platform::{type_}::{name}",
+        "type": type_,
+        "name": name,
+        "custom": True,
+        "inputs": inputs or {},
+        "property_dependencies": {},
+        "protect": False,
+        "retain_on_delete": False,
+    }
+    resource.update(extra)
+    return resource
+
+
+def _rules(*resources: dict) -> list[tuple[str, str]]:
+    return [(f.rule, f.name) for f in preflight.run({"resources": list(resources)})]
+
+
+# --- the real program ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack"])
+def test_the_sample_stacks_pass_every_rule(stack_name, request):
+    stack = request.getfixturevalue(stack_name)
+    assert [f.message for f in preflight.run(stack.record)] == []
+
+
+def test_the_program_passes_in_the_regions_with_the_longest_names():
+    record = run_stack("dev", config_overrides={"regions": ["ap-southeast-1", "ap-northeast-1"]})
+    assert [f.message for f in preflight.run(record)] == []
+
+
+def test_every_rule_is_listed_once_with_a_description():
+    ids = [rule for rule, _ in preflight.RULES]
+    assert len(ids) == len(set(ids))
+    assert {"name-length", "name-characters", "waf-log-destination", "deletion-guard", "retained-user"} <= set(ids)
+    assert all(text for _, text in preflight.RULES)
+
+
+# --- names -------------------------------------------------------------------------------------
+
+
+def test_an_auto_name_over_the_types_limit_is_refused():
+    # The API target group this program once had: "<region>-edge-apigw-api-tg-" + 7 hex is 35 > 32.
+    bad = _resource("aws:lb/targetGroup:TargetGroup", "eu-west-1-edge-apigw-api-tg")
+    (finding,) = preflight.run({"resources": [bad]})
+    assert finding.rule == "name-length" and finding.name == "eu-west-1-edge-apigw-api-tg"
+    assert "at most 32" in finding.message and "elbv2/validate.go" in finding.source
+    assert _rules(_resource("aws:lb/targetGroup:TargetGroup", "edge-tg")) == []
+
+
+def test_a_name_is_judged_with_the_longest_region_name():
+    # 50 characters in eu-west-1, 55 in ap-southeast-1: Helm allows 53.
+    release = _resource("kubernetes:helm.sh/v3:Release", "eu-west-1-eks-aws-load-balancer-controller")
+    assert _rules(release) == [("name-length", release["name"])]
+    assert names.longest_region_variant("eu-west-1-eks") == "ap-southeast-1-eks"
+    explicit = _resource("kubernetes:helm.sh/v3:Release", release["name"], {"name": "aws-load-balancer-controller"})
+    assert _rules(explicit) == []
+
+
+def test_prefixes_and_characters_are_checked():
+    lb = "aws:lb/loadBalancer:LoadBalancer"
+    assert _rules(_resource(lb, "a", {"namePrefix": "web-"})) == []
+    assert _rules(_resource(lb, "a", {"namePrefix": "toolong-"})) == [("name-length", "a")]
+    assert _rules(_resource(lb, "a", {"name": "internal-web"})) == [("name-characters", "a")]
+    assert _rules(_resource(lb, "a", {"name": "web_lb"})) == [("name-characters", "a")]
+    bucket = "aws:s3/bucket:Bucket"
+    assert _rules(_resource(bucket, "b", {"bucket": "My-Logs", "forceDestroy": True})) == [("name-characters", "b")]
+    assert _rules(_resource(bucket, "Logs", {"forceDestroy": True})) == []  # the auto-name is lower-cased
+    assert _rules(_resource("aws:kms/alias:Alias", "k", {"name": "tables"})) == [
+        ("name-characters", "k"),
+        ("name-characters", "k"),
+    ]
+    assert _rules(_resource("aws:kms/alias:Alias", "k", {"name": "alias/aws/tables"})) == [("name-characters", "k")]
+    long_role = "x" * 57  # + "-" + 7 hex = 65 > 64
+    assert _rules(_resource("aws:iam/role:Role", long_role)) == [("name-length", long_role)]
+    assert _rules(_resource("aws:iam/role:Role", "x" * 56)) == []
+
+
+def test_unknown_explicit_names_are_left_to_apply_time():
+    from tools.mocks import UNKNOWN
+
+    assert _rules(_resource("aws:lb/targetGroup:TargetGroup", "x" * 40, {"name": UNKNOWN})) == []
+
+
+def test_kubernetes_names_are_dns_names():
+    svc = "kubernetes:core/v1:Service"
+    assert _rules(_resource(svc, "s", {"kind": "Service", "metadata": {"name": "web", "namespace": "apps"}})) == []
+    assert _rules(_resource(svc, "s", {"kind": "Service", "metadata": {"name": "9web"}})) == [("name-characters", "s")]
+    assert _rules(_resource(svc, "s", {"kind": "Service", "metadata": {"name": "w" * 64}})) == [("name-length", "s")]
+    cm = "kubernetes:core/v1:ConfigMap"
+    assert _rules(_resource(cm, "c", {"kind": "ConfigMap", "metadata": {"name": "a.b-c"}})) == []
+    assert _rules(_resource(cm, "c", {"kind": "ConfigMap", "metadata": {"name": "Rules"}})) == [
+        ("name-characters", "c")
+    ]
+    assert _rules(_resource(cm, "c", {"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "Apps"}})) == [
+        ("name-characters", "c")
+    ]
+    # auto-named: "<logical>-<8 characters>"
+    assert _rules(_resource(cm, "eu-west-1-mesh-RULES", {"kind": "ConfigMap", "metadata": {}})) == [
+        ("name-characters", "eu-west-1-mesh-RULES")
+    ]
+
+
+def test_waf_logs_go_to_aws_waf_logs_groups_only():
+    group = _resource("aws:cloudwatch/logGroup:LogGroup", "acl-logs", {"namePrefix": "acl-logs-"})
+    config = _resource(
+        "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+        "acl-logging",
+        property_dependencies={"logDestinationConfigs": [group["urn"]]},
+    )
+    assert _rules(group, config) == [("waf-log-destination", "acl-logging")]
+    group["inputs"]["namePrefix"] = "aws-waf-logs-acl-"
+    assert _rules(group, config) == []
+
+
+# --- teardown ------------------------------------------------------------------------------------
+
+
+def test_what_aws_refuses_to_delete_must_be_protected():
+    alb = _resource("aws:lb/loadBalancer:LoadBalancer", "alb", {"namePrefix": "web-", "enableDeletionProtection": True})
+    table = _resource("aws:dynamodb/table:Table", "t", {"deletionProtectionEnabled": True})
+    bucket = _resource("aws:s3/bucket:Bucket", "logs")
+    assert _rules(alb, table, bucket) == [
+        ("deletion-guard", "alb"),
+        ("deletion-guard", "t"),
+        ("deletion-guard", "logs"),
+    ]
+    for resource in (alb, table, bucket):
+        resource["protect"] = True
+    assert _rules(alb, table, bucket) == []
+    assert _rules(_resource("aws:s3/bucket:Bucket", "tmp", {"forceDestroy": True})) == []
+    assert teardown.aws_refuses_delete(_resource("aws:lb/loadBalancer:LoadBalancer", "x")) is None
+
+
+def test_a_retained_resource_must_not_use_what_the_destroy_deletes():
+    acl = _resource("aws:wafv2/webAcl:WebAcl", "acl")
+    cdn = _resource(
+        "aws:cloudfront/distribution:Distribution",
+        "cdn",
+        retain_on_delete=True,
+        property_dependencies={"webAclId": [acl["urn"]]},
+    )
+    assert _rules(acl, cdn) == [("retained-user", "cdn")]
+    cdn["retain_on_delete"], cdn["protect"] = False, True
+    assert _rules(acl, cdn) == []
+
+
+# --- through the offline preview -------------------------------------------------------------------
+
+
+def _preview(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.preview", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_preview_fails_and_names_the_resource_on_a_name_over_its_limit():
+    proc = _preview("--program", "tests/tools/programs/broken_names.py", "--json")
+    assert proc.returncode == 1, proc.stderr
+    errors = json.loads(proc.stdout)["preflight"]["errors"]
+    assert sorted((e["rule"], e["name"]) for e in errors) == [
+        ("name-length", "eu-west-1-edge-apigw-api-tg"),
+        ("name-length", "eu-west-1-eks-aws-load-balancer-controller"),
+    ]
+    text = _preview("--program", "tests/tools/programs/broken_names.py")
+    assert text.returncode == 1
+    assert "error  [name-length] aws:lb/targetGroup:TargetGroup 'eu-west-1-edge-apigw-api-tg'" in text.stdout

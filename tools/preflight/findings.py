@@ -1,0 +1,26 @@
+"""What a preflight check reports: one error about one registered resource."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A value AWS, IAM, Helm or Kubernetes would refuse at `pulumi up`, found offline.
+
+    Every finding is an error: the offline preview exits 1 on any, as on a mandatory policy violation.
+    """
+
+    rule: str
+    """The rule's id, e.g. "name-length" (listed in tools.preflight.RULES)."""
+    urn: str
+    """The URN of the resource that carries the bad value."""
+    name: str
+    """The resource's logical name."""
+    type: str
+    """The resource's type token."""
+    message: str
+    """A complete sentence that names the resource, the value and the limit."""
+    source: str
+    """Where the rule comes from upstream (a provider file, an API reference, a schema)."""
