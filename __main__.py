@@ -150,6 +150,7 @@ for region in cfg.regions:
             node_groups=eks.node_groups,
             image_platforms=platforms_for_instance_types([t for g in cfg.node_groups for t in g.instance_types]),
             api_stage_path_prefix=edge.api_stage_path_prefix,
+            deletion_protection=cfg.deletion_protection,
             tags=tags,
         ),
         opts=k8s_opts,

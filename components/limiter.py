@@ -80,6 +80,9 @@ class LimiterArgs:
     api_stage_path_prefix: str | None = None
     """The segment API Gateway puts before every path on the API entry (e.g. "/apigw"): the limiter matches
     rules on the path without it."""
+    deletion_protection: bool = True
+    """Keep the image repository from being deleted with its images (protected, no force delete); off lets
+    `pulumi destroy` delete it and the images in it."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every AWS resource."""
 
@@ -120,9 +123,11 @@ class Limiter(pulumi.ComponentResource):
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS")],
-            force_delete=False,
+            # ECR refuses to delete a repository that holds images unless forced: with protection on, the
+            # repository is protected, so `pulumi destroy` stops at its preview instead of half-way.
+            force_delete=not args.deletion_protection,
             tags=self._tags,
-            opts=self._opts(),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
         )
         aws.ecr.LifecyclePolicy(
             f"{self._name}-lifecycle",

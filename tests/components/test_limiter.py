@@ -67,7 +67,9 @@ def test_limiter_image_is_built_from_the_sources_and_pushed_to_a_hardened_reposi
     assert inputs["imageTagMutability"] == "IMMUTABLE"
     assert inputs["imageScanningConfiguration"] == {"scanOnPush": True}
     assert inputs["encryptionConfigurations"][0]["encryptionType"] == "KMS"
-    assert inputs["forceDelete"] is False
+    # dev turns deletion protection off: the repository may then be deleted with its images.
+    assert config(dev, "deletionProtection") is False
+    assert inputs["forceDelete"] is True and repo["protect"] is False
     (lifecycle,) = dev.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")
     rules = json.loads(lifecycle["inputs"]["policy"])["rules"]
     assert {r["selection"]["tagStatus"] for r in rules} == {"untagged", "tagged"}
@@ -84,6 +86,13 @@ def test_limiter_image_is_built_from_the_sources_and_pushed_to_a_hardened_reposi
     # The tag is image_tag(source_digest(limiter_service/), platforms): see the next test.
     (tag,) = i["tags"]
     assert re.fullmatch(rf"{re.escape(url)}:src-[0-9a-f]{{20}}", tag)
+
+
+def test_with_deletion_protection_the_repository_is_protected_and_never_force_deleted(prod_stack):
+    repos = prod_stack.of_type("aws:ecr/repository:Repository")
+    assert len(repos) == 2 and config(prod_stack, "deletionProtection") is True
+    for repo in repos:
+        assert repo["inputs"]["forceDelete"] is False and repo["protect"] is True
 
 
 def test_image_tag_follows_the_sources_and_platforms(tmp_path):

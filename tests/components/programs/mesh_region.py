@@ -87,6 +87,7 @@ limiter = Limiter(
         node_groups=[nodes],
         image_platforms=platforms_for_instance_types([t for g in cfg.node_groups for t in g.instance_types]),
         api_stage_path_prefix=stage,
+        deletion_protection=cfg.deletion_protection,
         tags={"Project": "ratelimited-platform", "Region": region},
     ),
     opts=opts,
