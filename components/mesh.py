@@ -159,16 +159,16 @@ class Mesh(pulumi.ComponentResource):
         self.istiod = self._create_istio(namespaces)
         self._create_mesh_security()
 
-        kinds = ["web"] + (["api"] if args.api_target_group_arn is not None else [])
-        for kind in kinds:
-            if kind == "web":
-                self._create_gateway(
-                    kind, args.web_trusted_proxies, args.web_target_group_arn, list(args.web_lb_security_group_ids)
-                )
-            else:
-                self._create_gateway(
-                    kind, args.api_trusted_proxies, args.api_target_group_arn, [args.api_lb_security_group_id]
-                )
+        ingress = namespaces[INGRESS_NAMESPACE]
+        self._create_gateway(
+            "web", args.web_trusted_proxies, args.web_target_group_arn, list(args.web_lb_security_group_ids), ingress
+        )
+        kinds = ["web"]
+        if args.api_target_group_arn is not None:
+            self._create_gateway(
+                "api", args.api_trusted_proxies, args.api_target_group_arn, [args.api_lb_security_group_id], ingress
+            )
+            kinds.append("api")
         self.web_gateway_service = gateway_service_name("web")
         self.api_gateway_service = gateway_service_name("api") if "api" in kinds else None
         self.gateway_principals = [gateway_principal(k) for k in sorted(kinds)]
@@ -242,7 +242,9 @@ class Mesh(pulumi.ComponentResource):
         trusted_proxies: int,
         target_group_arn: pulumi.Input[str],
         lb_security_group_ids: list[pulumi.Input[str]],
+        namespace: pulumi.Resource,
     ) -> pulumi.Resource:
+        """The gateway's Helm release and the objects around it, all in the istio-ingress namespace."""
         args = self._args
         istiod = self.istiod
         service = gateway_service_name(kind)
@@ -257,7 +259,7 @@ class Mesh(pulumi.ComponentResource):
             namespace=INGRESS_NAMESPACE,
             values=gateway_values(kind, trusted_proxies, args.web_traffic_port, args.gateway_scaling),
             # Gateway pods are injected by istiod's webhook ("gateway" template), and need nodes.
-            opts=self._opts(depends_on=[istiod, *args.node_groups]),
+            opts=self._opts(depends_on=[istiod, namespace, *args.node_groups]),
         )
         # Binds the gateway's port to the Service port the load balancer targets; TLS ended at the ALB.
         k8s.apiextensions.CustomResource(
@@ -307,7 +309,7 @@ class Mesh(pulumi.ComponentResource):
                 # A CUSTOM policy without rules never matches; this rule matches every request but health checks.
                 "rules": [{"to": [{"operation": {"notPaths": list(args.health_check_paths)}}]}],
             },
-            opts=self._opts(depends_on=[istiod]),
+            opts=self._opts(depends_on=[istiod, namespace]),
         )
         ports = [{"protocol": "TCP", "port": args.web_traffic_port}, {"protocol": "TCP", "port": GATEWAY_STATUS_PORT}]
         k8s.apiextensions.CustomResource(

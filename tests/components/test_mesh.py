@@ -381,3 +381,31 @@ def test_main_api_gateway_strips_the_stage_segment_before_routing(main_stack):
                     (json.dumps([{"uri": {"prefix": f"{stage}{base}/"}}]), f"{base}/"),
                 ]
             )
+
+
+def test_every_namespaced_object_waits_for_its_namespace(runs):
+    """Helm releases and objects in a namespace the program creates must be created after it (and deleted
+    before it): a missing dependency is a race on the first `pulumi up`."""
+    stack = runs["dev"]
+    namespaces = {r["inputs"]["metadata"]["name"]: r["urn"] for r in stack.of_type("kubernetes:core/v1:Namespace")}
+    assert {"istio-system", "istio-ingress", "limiter", "apps"} <= set(namespaces)
+
+    def depends_transitively(resource: dict, urn: str) -> bool:
+        seen, todo = set(), [resource["urn"]]
+        while todo:
+            current = stack.by_urn[todo.pop()]
+            deps = set(current["dependencies"]) | {u for us in current["property_dependencies"].values() for u in us}
+            if urn in deps:
+                return True
+            todo += [d for d in deps - seen if d in stack.by_urn]
+            seen |= deps
+        return False
+
+    checked = 0
+    for resource in stack.of_type("kubernetes:*"):
+        inputs = resource["inputs"]
+        namespace = inputs.get("namespace") or (inputs.get("metadata") or {}).get("namespace")
+        if namespace in namespaces:
+            assert depends_transitively(resource, namespaces[namespace]), (resource["name"], namespace)
+            checked += 1
+    assert checked > 25
