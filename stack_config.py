@@ -660,7 +660,7 @@ def _rate_limit_rules(items: list[_Item], *, domain: str, api_gateway_enabled: b
     stack's domain; a literal host must still be one this stack serves, so changing `domain` can never leave
     a limit matching nothing.
     """
-    from limiter_service.rules import RuleError, _host_matches, parse_rules
+    from limiter_service.rules import RuleError, parse_rules
 
     served = served_hosts(domain, api_gateway_enabled=api_gateway_enabled)
     all_served = [h for hosts in served.values() for h in hosts]
@@ -688,7 +688,7 @@ def _rate_limit_rules(items: list[_Item], *, domain: str, api_gateway_enabled: b
                     raise ConfigError(f"{item.where} field 'match.hosts' must be a list of host names.")
                 rendered = [h.replace("{domain}", domain).lower() for h in hosts]
                 for host in rendered:
-                    if not any(_host_matches(host, h) for h in all_served):
+                    if not any(_serves(host, h) for h in all_served):
                         raise ConfigError(
                             f"{item.where} field 'match.hosts' has {host!r}, which this stack does not serve "
                             f"(it serves {', '.join(all_served)}); select an entry with 'match.entry: api|web' "
@@ -704,11 +704,16 @@ def _rate_limit_rules(items: list[_Item], *, domain: str, api_gateway_enabled: b
     return rules
 
 
-def _applies_to(rule: Mapping[str, Any], host: str) -> bool:
-    from limiter_service.rules import _host_matches
+def _serves(pattern: str, host: str) -> bool:
+    """Whether a rule's host pattern matches `host`, as the limiter matches it (names, or *.suffix)."""
+    from limiter_service.rules import Match
 
+    return Match(hosts=(pattern.lower(),)).matches("GET", "/", host)
+
+
+def _applies_to(rule: Mapping[str, Any], host: str) -> bool:
     hosts = (rule.get("match") or {}).get("hosts")
-    return not hosts or any(_host_matches(h, host) for h in hosts)
+    return not hosts or any(_serves(h, host) for h in hosts)
 
 
 # The window of WAF's rate-based rules.
