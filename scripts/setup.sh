@@ -10,6 +10,10 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# npm packages: the Istio CRD models the preview's preflight validates against, and dynalite for the tests.
+if [ ! -d node_modules/@kubernetes-models/istio ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --silent
+fi
 
 if [ "${1:-}" = "--with-test-tools" ]; then
   # checkov conflicts with the project's pins, so it gets a virtualenv of its own.
@@ -18,6 +22,4 @@ if [ "${1:-}" = "--with-test-tools" ]; then
     .venv-checkov/bin/python -m pip install --quiet --upgrade pip
   fi
   .venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
-  # dynalite: the local DynamoDB-API server the limiter's tests start on 127.0.0.1.
-  npm ci --no-audit --no-fund --silent
 fi

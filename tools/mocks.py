@@ -35,10 +35,31 @@ _SIG = rpc._special_sig_key
 _RESOURCE_SIG = rpc._special_resource_sig
 _SECRET_SIG = rpc._special_secret_sig
 
-# Route 53 hosted zone ids that AWS publishes for alias targets.
-_ELB_ZONE_IDS = {"eu-west-1": "Z32O12XQLNTSW2", "us-east-1": "Z35SXDOTRQ7X7K", "us-west-2": "Z1H1FL5HABSF5"}
-_NLB_ZONE_IDS = {"eu-west-1": "Z2IFOLAFXWLO4F", "us-east-1": "Z26RNL4JYFTOTI", "us-west-2": "Z18D5FSROUN65G"}
+# Route 53 hosted zone ids that AWS publishes for alias targets (AWS General Reference, "Service endpoints
+# and quotas": Elastic Load Balancing (ALB, NLB) and Amazon API Gateway regional endpoints). Regions not
+# listed fall back to us-east-2's ids, which have the same shape.
+_ELB_ZONE_IDS = {
+    "eu-west-1": "Z32O12XQLNTSW2", "us-east-1": "Z35SXDOTRQ7X7K", "us-west-2": "Z1H1FL5HABSF5",
+    "ap-southeast-1": "Z1LMS91P8CMLE5", "ap-northeast-1": "Z14GRHDCWA56QT", "us-west-1": "Z368ELLRRE2KJ0",
+}  # fmt: skip
+_NLB_ZONE_IDS = {
+    "eu-west-1": "Z2IFOLAFXWLO4F", "us-east-1": "Z26RNL4JYFTOTI", "us-west-2": "Z18D5FSROUN65G",
+    "ap-southeast-1": "ZKVM4W9LS7TM", "ap-northeast-1": "Z31USIVHYNEOWT", "us-west-1": "Z24FKFUX50B4VW",
+}  # fmt: skip
+_APIGW_ZONE_IDS = {
+    "eu-west-1": "ZLY8HYME6SFDD", "us-east-1": "Z1UJRXOUMOOFQ8", "us-west-2": "Z2OJLYMUO9EFXC",
+    "ap-southeast-1": "ZL327KTPIQFUL", "ap-northeast-1": "Z1YSHQZHG15GKL", "us-west-1": "Z2MOQ5HBTXKDBI",
+}  # fmt: skip
+_FALLBACK_ZONE_IDS = {"alb": "Z3AADJGX6KTTL2", "nlb": "ZLMOA37VPKANP", "apigw": "ZOJJZC49E0EPZ"}
 _CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
+# The ids of AWS-managed CloudFront policies are fixed (CloudFront developer guide, "Use managed cache
+# policies", "Use managed origin request policies", "Use managed response headers policies").
+_CLOUDFRONT_MANAGED_POLICY_IDS = {
+    "Managed-CachingOptimized": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+    "Managed-CachingDisabled": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+    "Managed-AllViewerExceptHostHeader": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+    "Managed-SecurityHeadersPolicy": "67f7725c-6f97-4210-82d7-5512b31e9d03",
+}
 
 
 # DescribeAvailabilityZones as an account sees it (EC2 API reference; zone names map to zone ids per
@@ -193,7 +214,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
             "aws:cloudfront/getResponseHeadersPolicy:getResponseHeadersPolicy",
         ):
             name = str(a.get("name") or "")
-            return {"id": _digest(token, name, n=8) + "-" + _digest(name, n=4) + "-policy", "name": name}, None
+            if name not in _CLOUDFRONT_MANAGED_POLICY_IDS:
+                # The provider's lookup fails for a name that does not exist.
+                return {}, [("name", f"no CloudFront managed policy named {name!r}")]
+            return {"id": _CLOUDFRONT_MANAGED_POLICY_IDS[name], "name": name}, None
         if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {
                 "userName": "AWS",
@@ -250,21 +274,31 @@ class PlatformMocks(pulumi_mocks.Mocks):
             return arn_prefix.format(service) + resource
 
         rid = f"{name}-{h}"
+        long_h = _digest(typ, name, region, "long", n=17)  # EC2 ids: a prefix and 17 hex characters
+        uuid = "-".join(
+            (
+                _digest(h, "u", n=8),
+                _digest(h, "u1", n=4),
+                _digest(h, "u2", n=4),
+                _digest(h, "u3", n=4),
+                _digest(h, "u4", n=12),
+            )
+        )
         if typ == "aws:ec2/vpc:Vpc":
-            rid = f"vpc-{h}"
+            rid = f"vpc-{long_h}"
             state.update(
                 arn=arn("ec2", f"vpc/{rid}"),
                 defaultSecurityGroupId=f"sg-{_digest(h, 'def')}",
                 mainRouteTableId=f"rtb-{h}",
             )
         elif typ == "aws:ec2/subnet:Subnet":
-            rid = f"subnet-{h}"
+            rid = f"subnet-{long_h}"
             state.update(arn=arn("ec2", f"subnet/{rid}"))
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
-            rid = f"sg-{h}"
+            rid = f"sg-{long_h}"
             state.update(arn=arn("ec2", f"security-group/{rid}"), name=_physical_name(inputs, name, h))
         elif typ == "aws:ec2/eip:Eip":
-            rid = f"eipalloc-{h}"
+            rid = f"eipalloc-{long_h}"
             state.update(publicIp=f"203.0.113.{int(h[:2], 16) % 250 + 1}", allocationId=rid)
         elif typ in (
             "aws:ec2/natGateway:NatGateway",
@@ -272,8 +306,12 @@ class PlatformMocks(pulumi_mocks.Mocks):
             "aws:ec2/routeTable:RouteTable",
         ):
             prefix = {"NatGateway": "nat", "InternetGateway": "igw", "RouteTable": "rtb"}[typ.rsplit(":", 1)[1]]
-            rid = f"{prefix}-{h}"
-            state.update(arn=arn("ec2", f"{prefix}/{rid}"))
+            rid = f"{prefix}-{long_h}"
+            kind = {"nat": "natgateway", "igw": "internet-gateway", "rtb": "route-table"}[prefix]
+            state.update(arn=arn("ec2", f"{kind}/{rid}"))
+        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            rid = f"vpce-{long_h}"
+            state.update(arn=arn("ec2", f"vpc-endpoint/{rid}"), prefixListId=f"pl-{h}", state="available")
         elif typ == "aws:kms/key:Key":
             rid = f"{h}-{_digest(h, 'k', n=4)}-4a4a-8b8b-{_digest(h, 'kk', n=12)}"
             state.update(arn=arn("kms", f"key/{rid}"), keyId=rid)
@@ -294,53 +332,74 @@ class PlatformMocks(pulumi_mocks.Mocks):
         elif typ == "aws:dynamodb/table:Table":
             table = _physical_name(inputs, name, h)
             rid = table
-            state.update(
-                name=table,
-                arn=arn("dynamodb", f"table/{table}"),
-                streamArn=arn("dynamodb", f"table/{table}/stream/2026-01-01T00:00:00.000"),
-            )
+            state.update(name=table, arn=arn("dynamodb", f"table/{table}"))
+            if inputs.get("streamEnabled"):
+                # DynamoDB DescribeTable LatestStreamArn: only a table with a stream has one.
+                state["streamArn"] = arn("dynamodb", f"table/{table}/stream/2026-11-30T12:00:00.000")
         elif typ in ("aws:appautoscaling/target:Target",):
-            rid = f"service/{inputs.get('serviceNamespace')}/{inputs.get('resourceId')}"
-            state.update(arn=arn("application-autoscaling", f"scalable-target/{h}"))
+            # terraform-provider-aws appautoscaling/target.go: the id is the resource id.
+            rid = str(inputs.get("resourceId"))
+            state.update(arn=arn("application-autoscaling", f"scalable-target/{_digest(h, 'st', n=36)}"))
         elif typ == "aws:appautoscaling/policy:Policy":
+            policy_name = _physical_name(inputs, name, h)
+            resource = f"{inputs.get('serviceNamespace')}/{inputs.get('resourceId')}"
             state.update(
-                arn=arn("autoscaling", f"scalingPolicy:{h}:resource/{inputs.get('resourceId')}:policyName/{name}"),
+                name=policy_name,
+                # Application Auto Scaling API reference, PutScalingPolicy PolicyARN.
+                arn=arn("autoscaling", f"scalingPolicy:{uuid}:resource/{resource}:policyName/{policy_name}"),
                 alarmArns=[],
             )
+            rid = policy_name
         elif typ == "aws:lb/loadBalancer:LoadBalancer":
             kind = "net" if inputs.get("loadBalancerType") == "network" else "app"
             lb_name = _physical_name(inputs, name, h)
+            lb_id = _digest(h, "lb", n=16)  # ELB API reference: .../loadbalancer/app/<name>/<16 hex>
             state.update(
-                arn=arn("elasticloadbalancing", f"loadbalancer/{kind}/{lb_name}/{h}"),
-                arnSuffix=f"{kind}/{lb_name}/{h}",
+                arn=arn("elasticloadbalancing", f"loadbalancer/{kind}/{lb_name}/{lb_id}"),
+                arnSuffix=f"{kind}/{lb_name}/{lb_id}",
                 name=lb_name,
                 dnsName=f"{'internal-' if inputs.get('internal') else ''}{lb_name}-{int(h, 16) % 10**9}"
                 f".{region}.elb.amazonaws.com",
-                zoneId=(_NLB_ZONE_IDS if kind == "net" else _ELB_ZONE_IDS).get(region, "Z3AADJGX6KTTL2"),
+                zoneId=(_NLB_ZONE_IDS if kind == "net" else _ELB_ZONE_IDS).get(
+                    region, _FALLBACK_ZONE_IDS["nlb" if kind == "net" else "alb"]
+                ),
             )
             rid = state["arn"]
         elif typ == "aws:lb/targetGroup:TargetGroup":
             tg_name = _physical_name(inputs, name, h)
+            tg_id = _digest(h, "tg", n=16)
             state.update(
-                arn=arn("elasticloadbalancing", f"targetgroup/{tg_name}/{h}"),
-                arnSuffix=f"targetgroup/{tg_name}/{h}",
+                arn=arn("elasticloadbalancing", f"targetgroup/{tg_name}/{tg_id}"),
+                arnSuffix=f"targetgroup/{tg_name}/{tg_id}",
                 name=tg_name,
             )
             rid = state["arn"]
-        elif typ in ("aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule"):
-            state.update(arn=arn("elasticloadbalancing", f"listener/app/{name}/{h}"))
+        elif typ == "aws:lb/listener:Listener":
+            # ELB API reference: listener/<app|net>/<lb name>/<lb id>/<listener id>, under the LB's ARN.
+            lb = str(
+                inputs.get("loadBalancerArn") or f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:loadbalancer/app/x/0"
+            )
+            state.update(arn=lb.replace(":loadbalancer/", ":listener/") + "/" + _digest(h, "l", n=16))
+            rid = state["arn"]
+        elif typ == "aws:lb/listenerRule:ListenerRule":
+            listener = str(
+                inputs.get("listenerArn") or f"arn:aws:elasticloadbalancing:{region}:{ACCOUNT}:listener/app/x/0/0"
+            )
+            state.update(arn=listener.replace(":listener/", ":listener-rule/") + "/" + _digest(h, "r", n=16))
             rid = state["arn"]
         elif typ == "aws:acm/certificate:Certificate":
             domain = str(inputs.get("domainName", "example.com"))
-            names = [domain, *inputs.get("subjectAlternativeNames", [])]
+            # ACM DescribeCertificate: one DomainValidation per distinct name; a wildcard and its apex share
+            # the apex's CNAME (terraform-provider-aws acm/certificate.go flattens them into a set).
+            names = list(dict.fromkeys([domain, *inputs.get("subjectAlternativeNames", [])]))
             state.update(
-                arn=arn("acm", f"certificate/{h}"),
+                arn=arn("acm", f"certificate/{uuid}"),
                 domainValidationOptions=[
                     {
                         "domainName": d,
-                        "resourceRecordName": f"_{_digest(d)}.{d.lstrip('*.')}.",
+                        "resourceRecordName": f"_{_digest(d.removeprefix('*.'), n=32)}.{d.removeprefix('*.')}.",
                         "resourceRecordType": "CNAME",
-                        "resourceRecordValue": f"_{_digest(d, 'v')}.acm-validations.aws.",
+                        "resourceRecordValue": f"_{_digest(d.removeprefix('*.'), 'v', n=32)}.acm-validations.aws.",
                     }
                     for d in names
                 ],
@@ -351,8 +410,16 @@ class PlatformMocks(pulumi_mocks.Mocks):
             rid = str(inputs.get("certificateArn", name))
         elif typ == "aws:wafv2/webAcl:WebAcl":
             scope = "global" if inputs.get("scope") == "CLOUDFRONT" else "regional"
-            state.update(arn=arn("wafv2", f"{scope}/webacl/{inputs.get('name') or name}/{h}"), capacity=700)
-            rid = h
+            acl_name = _physical_name(inputs, name, h)
+            # WAFV2 API reference: arn:aws:wafv2:<region>:<account>:<scope>/webacl/<name>/<uuid>; CLOUDFRONT
+            # scope lives in us-east-1.
+            acl_region = "us-east-1" if scope == "global" else region
+            state.update(
+                name=acl_name,
+                arn=f"arn:aws:wafv2:{acl_region}:{ACCOUNT}:{scope}/webacl/{acl_name}/{uuid}",
+                capacity=700,
+            )
+            rid = uuid
         elif typ == "aws:wafv2/webAclAssociation:WebAclAssociation":
             rid = f"{inputs.get('webAclArn')},{inputs.get('resourceArn')}"
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
@@ -379,7 +446,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
             )
             rid = repo
         elif typ == "docker-build:index:Image":
-            state.update(digest="sha256:" + hashlib.sha256(name.encode()).hexdigest(), ref=f"{name}@sha256:{h}")
+            # pulumi-docker-build SDK docstring: `ref` is one pushed tag with the digest, "<tag>@sha256:...".
+            digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+            tags = [t for t in inputs.get("tags") or [] if isinstance(t, str)]
+            state.update(digest=digest, ref=f"{tags[0]}@{digest}" if tags else digest)
         elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
             alarm = _physical_name(inputs, name, h)
             state.update(name=alarm, arn=arn("cloudwatch", f"alarm:{alarm}"))
@@ -391,7 +461,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             rid = f"Z_{inputs.get('name')}_{inputs.get('type')}_{inputs.get('setIdentifier', '')}"
             state.update(fqdn=inputs.get("name"))
         elif typ == "aws:cloudfront/distribution:Distribution":
-            rid = "E" + h.upper()[:13]
+            rid = "E" + _digest(h, "cf", n=13).upper()  # CloudFront API reference: E + 13 characters
             state.update(
                 arn=f"arn:aws:cloudfront::{ACCOUNT}:distribution/{rid}",
                 domainName=f"d{h}.cloudfront.net",
@@ -418,7 +488,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
         elif typ == "aws:apigateway/domainName:DomainName":
             state.update(
                 regionalDomainName=f"d-{h}.execute-api.{region}.amazonaws.com",
-                regionalZoneId=_ELB_ZONE_IDS.get(region, "ZLY8HYME6SFDD"),
+                regionalZoneId=_APIGW_ZONE_IDS.get(region, _FALLBACK_ZONE_IDS["apigw"]),
                 arn=f"arn:aws:apigateway:{region}::/domainnames/{inputs.get('domainName')}",
             )
             rid = str(inputs.get("domainName"))
@@ -433,9 +503,15 @@ class PlatformMocks(pulumi_mocks.Mocks):
             return self._eks_cluster(name, inputs, region)
         elif typ == "eks:index:ManagedNodeGroup":
             state.update(nodeGroup=None)
+        elif typ == "kubernetes:helm.sh/v3:Release":
+            # pulumi-kubernetes helm/v3 Release: an unnamed release is "<logical>-<8 random characters>".
+            release = str(inputs.get("name") or f"{name}-{_digest(h, 'rel')}")
+            state.update(name=release, status={"name": release, "namespace": inputs.get("namespace") or "default"})
+            rid = f"{inputs.get('namespace') or 'default'}/{release}"
         elif typ.startswith("kubernetes:"):
             meta = dict(inputs.get("metadata") or {})
-            meta.setdefault("name", name)
+            # pulumi-kubernetes auto-names an object "<logical>-<8 random characters>".
+            meta.setdefault("name", f"{name}-{_digest(h, 'k8s')}")
             meta.setdefault("uid", f"{h}-{_digest(h, 'uid', n=4)}")
             state["metadata"] = meta
             ns = meta.get("namespace")

@@ -136,3 +136,26 @@ def test_without_deletion_protection_teardown_completes(dev_stack):
     assert [r["name"] for r in dev_stack if r["custom"] and _aws_refuses_delete(r)] == []
     assert [r["name"] for r in dev_stack if r["protect"]] == []
     assert {r["type"] for r in dev_stack if r["retain_on_delete"]} <= {"aws:route53/record:Record"}
+
+
+def test_two_stacks_in_one_account_and_region_share_no_physical_name(dev_stack, prod_stack):
+    """dev and prod both run in eu-west-1: an explicit name in an account- or region-wide namespace (a KMS
+    alias, a table, a log group) must differ between them, or be auto-named (random suffix)."""
+
+    def explicit_names(stack):
+        names = {}
+        for r in stack.resources:
+            if not r["type"].startswith("aws:") or not r["custom"]:
+                continue
+            inputs = r["inputs"]
+            for field in ("name", "bucket", "namePrefix", "bucketPrefix"):
+                value = inputs.get(field)
+                # A value derived from another resource (a bucket's auto-name) is that resource's, not a name.
+                if isinstance(value, str) and not r["property_dependencies"].get(field):
+                    names[(r["type"], field, value)] = r["name"]
+        return names
+
+    dev, prod = explicit_names(dev_stack), explicit_names(prod_stack)
+    # A name prefix gets a unique suffix from the provider; only fixed names can collide.
+    shared = {k: v for k, v in dev.items() if k in prod and not k[1].endswith(("Prefix", "prefix"))}
+    assert shared == {}

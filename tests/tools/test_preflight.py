@@ -179,14 +179,22 @@ def _preview(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_preview_fails_and_names_the_resource_on_a_name_over_its_limit():
-    proc = _preview("--program", "tests/tools/programs/broken_names.py", "--json")
+BROKEN = "tests/tools/programs/broken_deploy.py"
+
+
+def test_the_preview_fails_and_names_each_resource_of_a_broken_program():
+    proc = _preview("--program", BROKEN, "--json")
     assert proc.returncode == 1, proc.stderr
-    errors = json.loads(proc.stdout)["preflight"]["errors"]
-    assert sorted((e["rule"], e["name"]) for e in errors) == [
-        ("name-length", "eu-west-1-edge-apigw-api-tg"),
-        ("name-length", "eu-west-1-eks-aws-load-balancer-controller"),
-    ]
-    text = _preview("--program", "tests/tools/programs/broken_names.py")
+    errors = {(e["rule"], e["name"]) for e in json.loads(proc.stdout)["preflight"]["errors"]}
+    assert errors >= {
+        ("name-length", "eu-west-1-edge-apigw-api-tg"),  # a name over its limit
+        ("name-length", "eu-west-1-eks-aws-load-balancer-controller"),  # ... with the longest region name
+        ("iam-condition", "eu-west-1-broken-irsa-role"),  # a scheme in an IRSA condition key
+        ("irsa-service-account", "eu-west-1-broken-irsa-role"),
+        ("iam-action", "eu-west-1-broken-policy"),  # an unknown IAM action
+        ("istio-crd-unknown-field", "eu-west-1-broken-authz"),  # an Istio object with an unknown field
+    }, errors
+    text = _preview("--program", BROKEN)
     assert text.returncode == 1
     assert "error  [name-length] aws:lb/targetGroup:TargetGroup 'eu-west-1-edge-apigw-api-tg'" in text.stdout
+    assert "dynamodb:UpdateItems" in text.stdout and "notPath" in text.stdout

@@ -6,8 +6,9 @@ project's mocks), and reports each finding as an error (exit 1), like a mandator
     from tools import preflight
     findings = preflight.run(record)      # record: tools.mocked_run.run_stack(...)
 
-Each module holds one area's rules with their upstream sources: names.py (physical names), teardown.py
-(deletion guards).
+Each module holds one area's rules with their upstream sources: names.py (physical names), iam.py (policy
+grammar, actions, IRSA trust), kubernetes.py (Istio objects against the upstream CRDs, the gateway chart's
+values against its schema), teardown.py (deletion guards).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tools.preflight import names, teardown
+from tools.preflight import iam, kubernetes, names, teardown
 from tools.preflight.findings import Finding
 
-_MODULES = (names, teardown)
+_MODULES = (names, iam, kubernetes, teardown)
 
 RULES: list[tuple[str, str]] = [rule for module in _MODULES for rule in module.RULES]
 

@@ -1,0 +1,75 @@
+"""A program the preflight must refuse, run under the project's mocks: one value per kind of defect that
+AWS, IAM or Kubernetes would reject at `pulumi up`, each on a resource of its own."""
+
+import json
+
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+provider = aws.Provider("aws-eu-west-1", region="eu-west-1")
+# "<logical>-<7 hex>" is 35 characters: over the target group's 32.
+aws.lb.TargetGroup("eu-west-1-edge-apigw-api-tg", target_type="ip", port=80, protocol="TCP", vpc_id="vpc-1")
+# Fits in eu-west-1 (50 characters) but not with the longest region name (55): Helm allows 53.
+k8s.helm.v3.Release("eu-west-1-eks-aws-load-balancer-controller", chart="aws-load-balancer-controller")
+
+# An IRSA trust policy keyed on the issuer URL with its scheme (pulumi-eks oidc_provider_url): IAM refuses it.
+issuer = "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
+role = aws.iam.Role(
+    "eu-west-1-broken-irsa-role",
+    assume_role_policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{issuer}"},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"https://{issuer}:sub": "system:serviceaccount:apps:orders",
+                            f"https://{issuer}:aud": "sts.amazonaws.com",
+                        }
+                    },
+                }
+            ],
+        }
+    ),
+)
+k8s.core.v1.ServiceAccount(
+    "eu-west-1-broken-sa",
+    metadata={"name": "orders", "namespace": "apps", "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
+)
+k8s.apps.v1.Deployment(
+    "eu-west-1-broken-deployment",
+    metadata={"name": "orders", "namespace": "apps"},
+    spec={
+        "selector": {"matchLabels": {"app": "orders"}},
+        "template": {
+            "metadata": {"labels": {"app": "orders"}},
+            "spec": {"serviceAccountName": "orders", "containers": [{"name": "orders", "image": "orders:1"}]},
+        },
+    },
+)
+# An action IAM does not have (UpdateItems for UpdateItem).
+aws.iam.RolePolicy(
+    "eu-west-1-broken-policy",
+    role=role.id,
+    policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["dynamodb:UpdateItems"], "Resource": "*"}],
+        }
+    ),
+)
+# An Istio field the CRD does not declare (notPath for notPaths): the API server would drop it silently.
+k8s.apiextensions.CustomResource(
+    "eu-west-1-broken-authz",
+    api_version="security.istio.io/v1",
+    kind="AuthorizationPolicy",
+    metadata={"name": "ratelimit", "namespace": "istio-ingress"},
+    spec={
+        "action": "CUSTOM",
+        "provider": {"name": "ratelimit-ext-authz"},
+        "rules": [{"to": [{"operation": {"notPath": ["/healthz/ready"]}}]}],
+    },
+)
