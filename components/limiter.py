@@ -236,6 +236,12 @@ class Limiter(pulumi.ComponentResource):
             RULES_CHECKSUM_ANNOTATION: rules_checksum(self._rules_yaml),
             # The limiter calls DynamoDB at start-up: let the sidecar come up first.
             "proxy.istio.io/config": json.dumps({"holdApplicationUntilProxyStarts": True}),
+            # Istio's metrics merging (meshConfig.enablePrometheusMerge) serves these with the sidecar's own on
+            # the plain-text port 15020 (/stats/prometheus), which the NetworkPolicy admits: the app port
+            # takes only mutual TLS, so a scraper outside the mesh could not read it there.
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(LIMITER_PORT),
+            "prometheus.io/path": LIMITER_METRICS_PATH,
         }
         deployment = manifests.deployment(
             f"{self._name}-deployment",

@@ -157,6 +157,21 @@ def test_limiter_container_follows_the_limiter_contract(dev):
     assert dev.depends_on(deployment, helm_release(dev, "istiod")), "the sidecar injector must exist first"
 
 
+def test_limiter_metrics_are_merged_onto_the_sidecars_open_port(dev):
+    """Istio merges the app's metrics (prometheus.io annotations) into :15020/stats/prometheus, which the
+    NetworkPolicy admits from anywhere; the app port itself takes only the gateways, the apps and mTLS."""
+    deployment = k8s(dev, DEPLOYMENT, "limiter", "limiter")
+    annotations = deployment["inputs"]["spec"]["template"]["metadata"]["annotations"]
+    assert {k: annotations[k] for k in ("prometheus.io/scrape", "prometheus.io/port", "prometheus.io/path")} == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8080",
+        "prometheus.io/path": "/metrics",
+    }
+    assert helm_release(dev, "istiod")["inputs"]["values"]["meshConfig"]["enablePrometheusMerge"] is True
+    policy = k8s(dev, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "limiter", "limiter")["inputs"]["spec"]
+    assert {"ports": [{"protocol": "TCP", "port": 15020}, {"protocol": "TCP", "port": 15090}]} in policy["ingress"]
+
+
 def test_rules_configmap_and_checksum_roll_the_pods_when_rules_change(runs):
     checksums = {}
     for variant, overrides in (("dev", {}), ("dev-rules-changed", {"rateLimitRules": CHANGED_RULES})):
