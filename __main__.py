@@ -14,13 +14,13 @@ from components.api_gateway import ApiGatewaySettings, consumer_api_keys
 from components.data import Data, DataArgs
 from components.edge import GlobalEdge, GlobalEdgeArgs, RegionalEdge, RegionalEdgeArgs, origin_header_secret
 from components.eks import EksCluster, EksClusterArgs
+from components.limiter import Limiter, LimiterArgs, platforms_for_instance_types
 from components.mesh import (
     ALB_TRUSTED_PROXIES,
     API_GATEWAY_TRUSTED_PROXIES,
     CLOUDFRONT_AND_ALB_TRUSTED_PROXIES,
     Mesh,
     MeshArgs,
-    platforms_for_instance_types,
 )
 from components.observability import (
     AlarmTopic,
@@ -34,6 +34,7 @@ from components.observability import (
     WatchedApiStage,
     WatchedTable,
 )
+from components.services import Services, ServicesArgs, routes_for
 
 cfg = stack_config.load()
 
@@ -106,7 +107,6 @@ for region in cfg.regions:
         opts=aws_opts,
     )
 
-    # <edge-regional>
     edge = RegionalEdge(
         f"{region}-edge",
         RegionalEdgeArgs(
@@ -137,17 +137,12 @@ for region in cfg.regions:
         opts=aws_opts,
     )
     regional_edges.append(edge)
-    # </edge-regional>
 
-    # <mesh>
+    # The cluster's Kubernetes provider for everything in it; anything with pods waits for the node groups.
+    k8s_opts = pulumi.ResourceOptions(providers={"aws": provider, "kubernetes": eks.k8s_provider})
     mesh = Mesh(
         f"{region}-mesh",
         MeshArgs(
-            region=region,
-            kubernetes_version=eks.kubernetes_version,
-            cluster_name=eks.cluster_name,
-            oidc_provider_arn=eks.oidc_provider_arn,
-            oidc_issuer=eks.oidc_issuer,
             load_balancer_controller=eks.load_balancer_controller,
             web_target_group_arn=edge.web_target_group_arn,
             web_lb_security_group_ids=edge.alb_security_group_ids,
@@ -156,25 +151,56 @@ for region in cfg.regions:
             api_target_group_arn=edge.api_target_group_arn,
             api_lb_security_group_id=edge.api_lb_security_group_id,
             api_trusted_proxies=API_GATEWAY_TRUSTED_PROXIES,
+            rate_limit_rules=cfg.rate_limit_rules,
+            istio_chart_version=cfg.charts.istio,
+            ext_authz_fail_open=cfg.ext_authz_fail_open,
+            ext_authz_timeout_ms=cfg.ext_authz_timeout_ms,
+            routes=routes_for(cfg.microservices),
+            node_groups=eks.node_groups,
+            health_check_paths=(edge.health_check_path,),
+            api_stage_path_prefix=edge.api_stage_path_prefix,
+        ),
+        opts=k8s_opts,
+    )
+    limiter = Limiter(
+        f"{region}-limiter",
+        LimiterArgs(
+            region=region,
+            oidc_provider_arn=eks.oidc_provider_arn,
+            oidc_issuer=eks.oidc_issuer,
             counters_table_name=data.counters_table_name,
             limiter_policy_json=data.limiter_policy_json,
             rate_limit_rules=cfg.rate_limit_rules,
-            istio_chart_version=cfg.charts.istio,
-            limiter_min_replicas=cfg.limiter_min_replicas,
-            limiter_max_replicas=cfg.limiter_max_replicas,
-            ext_authz_fail_open=cfg.ext_authz_fail_open,
-            ext_authz_timeout_ms=cfg.ext_authz_timeout_ms,
-            microservices=cfg.microservices,
+            caller_principals=mesh.gateway_principals,
+            mesh=mesh.istiod,
+            min_replicas=cfg.limiter_min_replicas,
+            max_replicas=cfg.limiter_max_replicas,
+            node_groups=eks.node_groups,
             image_platforms=platforms_for_instance_types([t for g in cfg.node_groups for t in g.instance_types]),
-            health_check_paths=(edge.health_check_path,),
             api_stage_path_prefix=edge.api_stage_path_prefix,
+            deletion_protection=cfg.deletion_protection,
             tags=tags,
         ),
-        opts=pulumi.ResourceOptions(providers={"aws": provider, "kubernetes": eks.k8s_provider}),
+        opts=k8s_opts,
     )
-    # </mesh>
+    Services(
+        f"{region}-services",
+        ServicesArgs(
+            region=region,
+            microservices=cfg.microservices,
+            oidc_provider_arn=eks.oidc_provider_arn,
+            oidc_issuer=eks.oidc_issuer,
+            mesh=mesh.istiod,
+            table_names=data.app_table_names,
+            table_arns=data.app_table_arns,
+            table_indexes={t.name: [g.name for g in t.gsis] for t in cfg.app_tables},
+            tables_kms_key_arn=data.kms_key_arn,
+            node_groups=eks.node_groups,
+            tags=tags,
+        ),
+        opts=k8s_opts,
+    )
 
-    # <observability-regional>
     if cfg.observability_enabled:
         tables = (
             WatchedTable("counters", data.counters_table_name),
@@ -224,7 +250,6 @@ for region in cfg.regions:
                 workspace_id=observability.workspace_id,
             )
         )
-    # </observability-regional>
 
     kubeconfigs[region] = eks.kubeconfig
     regional_exports[region] = {
@@ -235,10 +260,9 @@ for region in cfg.regions:
         "albDnsName": edge.alb_dns_name,
         "webAclArn": edge.web_acl_arn,
         "apiRegionalDomain": edge.api_regional_domain,
-        "limiterImage": mesh.limiter_image_ref,
+        "limiterImage": limiter.image_ref,
     }
 
-# <edge-global>
 global_edge = GlobalEdge(
     "global-edge",
     GlobalEdgeArgs(
@@ -259,9 +283,7 @@ if global_edge.distribution_domain is not None:
     pulumi.export("distributionDomain", global_edge.distribution_domain)
 if api_key_values:
     pulumi.export("apiKeys", pulumi.Output.secret(api_key_values))
-# </edge-global>
 
-# <observability-global>
 if cfg.observability_enabled:
     if "us-east-1" not in alarm_topics:
         alarm_topics["us-east-1"] = AlarmTopic(
@@ -290,7 +312,6 @@ if cfg.observability_enabled:
     )
     pulumi.export("dashboard", global_observability.dashboard_name)
     pulumi.export("alarmTopics", {region: topic.topic_arn for region, topic in alarm_topics.items()})
-# </observability-global>
 
 pulumi.export("regions", list(cfg.regions))
 pulumi.export("regional", regional_exports)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -20,8 +21,11 @@ from typing import Any
 
 import pulumi
 
-from components.api_gateway import API_STAGE_NAME
+from components.api_gateway import API_KEY_HEADER, API_STAGE_NAME
+from components.edge import HEALTH_PATH
+from components.mesh import path_clashes_with
 from components.observability import DEFAULT_RUNBOOK_URL, AlarmThresholds, validate_thresholds
+from components.services import MAX_SERVICE_NAME, validate_microservice
 from components.specs import (
     ApiConsumer,
     AppTable,
@@ -38,6 +42,8 @@ MOCKED_RUN_ENV = "RATELIMITED_MOCKED_RUN"  # set by tools.mocked_run: the progra
 # Regions where EKS, ALB, WAF, API Gateway and DynamoDB autoscaling are all available; a typo in a
 # region name should fail here, not halfway through a deployment.
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# Regions of the aws-us-gov and aws-cn partitions.
+_OTHER_PARTITION_RE = re.compile(r"^(us-gov-|cn-)")
 _NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 _DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _K8S_VERSION_RE = re.compile(r"^1\.(2[89]|3\d)$")
@@ -246,6 +252,13 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
     regions = r.str_list("regions", min_items=1, pattern=_REGION_RE, what="an AWS region like eu-west-1")
     if len(set(regions)) != len(regions):
         raise ConfigError("Config key 'regions' lists a region twice.")
+    for region in regions:
+        if _OTHER_PARTITION_RE.match(region):
+            raise ConfigError(
+                f"Config key 'regions' has {region!r}, a region of another AWS partition (GovCloud or China). "
+                "This program supports the commercial partition (aws) only: its ARNs, CloudFront's us-east-1 "
+                "certificate and web ACL, and the managed prefix lists are those of the aws partition."
+            )
     public_cidrs = r.str_list("clusterPublicAccessCidrs")
     for cidr in public_cidrs:
         _check_cidr("clusterPublicAccessCidrs", cidr)
@@ -270,8 +283,11 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
         )
     admin_arns = r.str_list("clusterAdminRoleArns")
     for arn in admin_arns:
-        if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$", arn):
-            raise ConfigError(f"Config key 'clusterAdminRoleArns' has {arn!r}, which is not an IAM role ARN.")
+        if not re.match(r"^arn:aws:iam::\d{12}:role/.+$", arn):
+            raise ConfigError(
+                f"Config key 'clusterAdminRoleArns' has {arn!r}, which is not an IAM role ARN of the aws partition "
+                "(arn:aws:iam::<account>:role/<name>)."
+            )
     vpc_cidr = r.str("vpcCidr")
     _check_cidr("vpcCidr", vpc_cidr)
     if not 16 <= ipaddress.ip_network(vpc_cidr).prefixlen <= 20:
@@ -291,11 +307,19 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
     if limiter_min > limiter_max:
         raise ConfigError("Config key 'limiterMinReplicas' must not exceed 'limiterMaxReplicas'.")
 
-    return StackConfig(
+    domain = r.str("domain", pattern=_DOMAIN_RE, what="a lower-case DNS name like example.com")
+    api_gateway_enabled = r.bool("apiGatewayEnabled")
+    app_tables = tuple(_app_tables(r.list_of_objects("appTables"), billing_mode))
+    rules = tuple(
+        _rate_limit_rules(
+            r.list_of_objects("rateLimitRules", min_items=1), domain=domain, api_gateway_enabled=api_gateway_enabled
+        )
+    )
+    config = StackConfig(
         project=project,
         stack=stack,
         regions=tuple(regions),
-        domain=r.str("domain", pattern=_DOMAIN_RE, what="a lower-case DNS name like example.com"),
+        domain=domain,
         hosted_zone_id=r.str(
             "hostedZoneId",
             allow_empty=True,
@@ -321,7 +345,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
         ),
         cloudfront_enabled=r.bool("cloudfrontEnabled"),
         cloudfront_price_class=r.choice("cloudfrontPriceClass", ("PriceClass_100", "PriceClass_200", "PriceClass_All")),
-        api_gateway_enabled=r.bool("apiGatewayEnabled"),
+        api_gateway_enabled=api_gateway_enabled,
         api_gateway_account_logging_role=r.bool("apiGatewayAccountLoggingRole"),
         api_throttle_rate_limit=r.int("apiThrottleRateLimit", minimum=1, maximum=1_000_000),
         api_throttle_burst_limit=r.int("apiThrottleBurstLimit", minimum=1, maximum=1_000_000),
@@ -331,13 +355,13 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
         dynamodb_billing_mode=billing_mode,
         counters_billing_mode=r.choice("countersBillingMode", ("PAY_PER_REQUEST", "PROVISIONED")),
         autoscaling=autoscaling,
-        app_tables=tuple(_app_tables(r.list_of_objects("appTables"), billing_mode)),
+        app_tables=app_tables,
         limiter_min_replicas=limiter_min,
         limiter_max_replicas=limiter_max,
         ext_authz_fail_open=r.bool("extAuthzFailOpen"),
         ext_authz_timeout_ms=r.int("extAuthzTimeoutMs", minimum=10, maximum=5000),
-        microservices=tuple(_microservices(r.list_of_objects("microservices"))),
-        rate_limit_rules=tuple(_rate_limit_rules(r.list_of_objects("rateLimitRules", min_items=1))),
+        microservices=tuple(_microservices(r.list_of_objects("microservices"), app_tables)),
+        rate_limit_rules=rules,
         tags=_tags(r.get("tags")),
         observability_enabled=r.bool("observabilityEnabled"),
         alarm_emails=tuple(
@@ -347,6 +371,8 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
         alarm_thresholds=_alarm_thresholds(r.get("alarmThresholds")),
         runbook_url=r.str("runbookUrl"),
     )
+    _check_limits_cohere(config)
+    return config
 
 
 def _check_kubernetes_version(value: Any) -> None:
@@ -465,6 +491,20 @@ class _Item:
             raise ConfigError(f"{self.where} is missing field '{name}'.")
         return _int(value, f"{self.where} field '{name}'", minimum, maximum)
 
+    def str_list(self, name: str, default: Any = ()) -> list[str] | None:
+        value = self.data.get(name, default)
+        if value is None and default is None:
+            return None
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{self.where} field '{name}' must be a list of non-empty strings.")
+        return list(value)
+
+    def str_map(self, name: str) -> tuple[tuple[str, str], ...]:
+        value = self.data.get(name, {})
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ConfigError(f"{self.where} field '{name}' must be an object of string values.")
+        return tuple(value.items())
+
     def choice(self, name: str, allowed: Sequence[str], default: Any = ...) -> str:
         value = self.str(name, default)
         if value not in allowed:
@@ -525,25 +565,26 @@ def _node_groups(items: list[_Item]) -> list[NodeGroup]:
     return groups
 
 
-def _microservices(items: list[_Item]) -> list[Microservice]:
+MICROSERVICE_FIELDS = (
+    "name", "image", "port", "pathPrefix", "minReplicas", "maxReplicas", "cpu", "memory", "targetCpuUtilization",
+    "env", "tables", "secrets", "readinessPath", "livenessPath", "command", "args", "tmpSize",
+)  # fmt: skip
+
+
+def _microservices(items: list[_Item], app_tables: Sequence[AppTable]) -> list[Microservice]:
     services = []
     prefixes: dict[str, str] = {}
+    tables = {t.name: t for t in app_tables}
     for item in items:
-        item.check_fields(
-            (
-                "name",
-                "image",
-                "port",
-                "pathPrefix",
-                "minReplicas",
-                "maxReplicas",
-                "cpu",
-                "memory",
-                "targetCpuUtilization",
+        item.check_fields(MICROSERVICE_FIELDS)
+        name = item.str("name", pattern=_NAME_RE, what="a DNS label: lower-case letters, digits and '-'")
+        if len(name) > MAX_SERVICE_NAME:
+            raise ConfigError(
+                f"{item.where} field 'name' must have at most {MAX_SERVICE_NAME} characters (its IAM role name "
+                "must fit in 64 with the longest region name)."
             )
-        )
         service = Microservice(
-            name=item.str("name", pattern=_NAME_RE, what="a DNS label: lower-case letters, digits and '-'"),
+            name=name,
             image=item.str("image", pattern=re.compile(r"^\S+$"), what="an image reference without spaces"),
             port=item.int("port", minimum=1, maximum=65535),
             path_prefix=item.str("pathPrefix", pattern=_PATH_PREFIX_RE, what="a path starting with '/'"),
@@ -552,24 +593,51 @@ def _microservices(items: list[_Item]) -> list[Microservice]:
             cpu=item.str("cpu", "250m", pattern=_QUANTITY_CPU_RE, what="a CPU quantity like 250m"),
             memory=item.str("memory", "256Mi", pattern=_QUANTITY_MEM_RE, what="a memory quantity like 256Mi"),
             target_cpu_utilization=item.int("targetCpuUtilization", 70, minimum=10, maximum=95),
+            env=item.str_map("env"),
+            tables=tuple(item.str_list("tables")),
+            secrets=item.str_map("secrets"),
+            readiness_path=item.str("readinessPath", None, pattern=_PATH_PREFIX_RE, what="a path starting with '/'"),
+            liveness_path=item.str("livenessPath", None, pattern=_PATH_PREFIX_RE, what="a path starting with '/'"),
+            command=_optional_tuple(item.str_list("command", None)),
+            args=_optional_tuple(item.str_list("args", None)),
+            tmp_size=item.str("tmpSize", "256Mi", pattern=_QUANTITY_MEM_RE, what="a size like 256Mi"),
         )
         if service.name == "limiter":
             raise ConfigError(f"{item.where} field 'name': 'limiter' is reserved for the rate limiter.")
         if service.min_replicas > service.max_replicas:
             raise ConfigError(f"{item.where} must have minReplicas <= maxReplicas.")
+        unknown = [t for t in service.tables if t not in tables]
+        if unknown:
+            raise ConfigError(
+                f"{item.where} field 'tables' names {', '.join(unknown)}, which 'appTables' does not declare; "
+                f"declared: {', '.join(sorted(tables)) or 'none'}."
+            )
         if service.path_prefix.split("/")[1] == API_STAGE_NAME:
             raise ConfigError(
                 f"{item.where} field 'pathPrefix' {service.path_prefix!r}: '/{API_STAGE_NAME}' is the API Gateway "
                 "stage segment, which the API ingress gateway strips; choose another prefix."
             )
-        if service.path_prefix in prefixes:
+        if path_clashes_with(service.path_prefix, HEALTH_PATH):
             raise ConfigError(
-                f"{item.where} field 'pathPrefix' {service.path_prefix!r} is already routed to "
-                f"'{prefixes[service.path_prefix]}'."
+                f"{item.where} field 'pathPrefix' {service.path_prefix!r} clashes with the edge's health path "
+                f"{HEALTH_PATH!r}: the web gateway answers it itself, unlimited and without the origin header."
             )
-        prefixes[service.path_prefix] = service.name
+        base = service.path_prefix.rstrip("/") or "/"
+        if base in prefixes:
+            raise ConfigError(
+                f"{item.where} field 'pathPrefix' {service.path_prefix!r} is already routed to '{prefixes[base]}'."
+            )
+        prefixes[base] = service.name
+        try:
+            validate_microservice(service, where=item.where, tables=tables)
+        except ValueError as exc:
+            raise ConfigError(str(exc).replace(f"{item.where} '{service.name}'", item.where)) from exc
         services.append(service)
     return services
+
+
+def _optional_tuple(value: list[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
 
 
 _ATTRIBUTE_TYPES = ("S", "N", "B")
@@ -643,16 +711,147 @@ def _api_consumers(items: list[_Item]) -> list[ApiConsumer]:
     return consumers
 
 
-def _rate_limit_rules(items: list[_Item]) -> list[Mapping[str, Any]]:
-    """Check the rules with the limiter's own parser, so a bad rule fails at preview, not at pod start."""
+# What a rule's `match.entry` selects: the Host headers each entry's ingress gateway sees. API Gateway calls
+# the mesh with Host api.<domain> (components/api_gateway.py); the ALB serves <domain> and www.<domain>
+# (without CloudFront) and origin.<domain> (CloudFront's origin, also without it).
+ENTRIES = ("api", "web")
+
+
+def served_hosts(domain: str, *, api_gateway_enabled: bool) -> dict[str, tuple[str, ...]]:
+    """The hosts each entry of the stack serves, by entry."""
+    hosts = {"web": (domain, f"www.{domain}", f"origin.{domain}")}
+    if api_gateway_enabled:
+        hosts["api"] = (f"api.{domain}",)
+    return hosts
+
+
+def _rate_limit_rules(items: list[_Item], *, domain: str, api_gateway_enabled: bool) -> list[Mapping[str, Any]]:
+    """Render each rule's hosts from the domain, refuse hosts this stack does not serve, then check the rules
+    with the limiter's own parser, so a bad rule fails at preview, not at pod start.
+
+    A rule selects hosts by `match.entry` (api or web), or by `match.hosts` where `{domain}` stands for the
+    stack's domain; a literal host must still be one this stack serves, so changing `domain` can never leave
+    a limit matching nothing.
+    """
     from limiter_service.rules import RuleError, parse_rules
 
-    rules = [item.data for item in items]
+    served = served_hosts(domain, api_gateway_enabled=api_gateway_enabled)
+    all_served = [h for hosts in served.values() for h in hosts]
+    rules = []
+    for item in items:
+        rule = dict(item.data)
+        match = rule.get("match")
+        if isinstance(match, Mapping) and ("entry" in match or "hosts" in match):
+            match = dict(match)
+            if "entry" in match and "hosts" in match:
+                raise ConfigError(f"{item.where} field 'match' may have 'entry' or 'hosts', not both.")
+            if "entry" in match:
+                entry = match.pop("entry")
+                if entry not in ENTRIES:
+                    raise ConfigError(f"{item.where} field 'match.entry' has {entry!r}; allowed: {', '.join(ENTRIES)}.")
+                if entry not in served:
+                    raise ConfigError(
+                        f"{item.where} field 'match.entry' is 'api', but 'apiGatewayEnabled' is false: the rule "
+                        "would match nothing."
+                    )
+                match["hosts"] = list(served[entry])
+            else:
+                hosts = match["hosts"]
+                if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+                    raise ConfigError(f"{item.where} field 'match.hosts' must be a list of host names.")
+                rendered = [h.replace("{domain}", domain).lower() for h in hosts]
+                for host in rendered:
+                    if not any(_serves(host, h) for h in all_served):
+                        raise ConfigError(
+                            f"{item.where} field 'match.hosts' has {host!r}, which this stack does not serve "
+                            f"(it serves {', '.join(all_served)}); select an entry with 'match.entry: api|web' "
+                            "or write hosts with '{domain}'."
+                        )
+                match["hosts"] = rendered
+            rule["match"] = match
+        rules.append(rule)
     try:
         parse_rules({"rules": rules})
     except RuleError as exc:
         raise ConfigError(f"Config key 'rateLimitRules': {exc}") from exc
     return rules
+
+
+def _serves(pattern: str, host: str) -> bool:
+    """Whether a rule's host pattern matches `host`, as the limiter matches it (names, or *.suffix)."""
+    from limiter_service.rules import Match
+
+    return Match(hosts=(pattern.lower(),)).matches("GET", "/", host)
+
+
+def _applies_to(rule: Mapping[str, Any], host: str) -> bool:
+    hosts = (rule.get("match") or {}).get("hosts")
+    return not hosts or any(_serves(h, host) for h in hosts)
+
+
+# The window of WAF's rate-based rules.
+WAF_WINDOW_SECONDS = 300
+
+
+def per_five_minutes(limit: int, window_seconds: int) -> int:
+    """What a rule admits per key in 5 minutes: its limit scaled to 300 s (all of it if its window is longer)."""
+    if window_seconds >= WAF_WINDOW_SECONDS:
+        return limit
+    return math.ceil(limit * WAF_WINDOW_SECONDS / window_seconds)
+
+
+def _check_limits_cohere(cfg: StackConfig) -> None:
+    """The layers of limits must nest: WAF's per-IP backstop above what the limiter admits per IP and what a
+    consumer's plan allows; the limiter's per-key rules at or above every consumer's usage-plan rate.
+
+    - WAF's rate-based rule (per client IP, per 5 minutes) is the coarse backstop under the limiter: were it
+      below a per-IP rule scaled to 5 minutes, WAF would block clients the limiter admits (and for the rest
+      of WAF's window, with a 403 instead of the limiter's 429). The regional web ACL also covers the API
+      stage, so a consumer calling at its plan's rate from one address must stay under it too.
+    - A consumer's usage plan is what it was sold: `rateLimit` requests per second, enforced by API Gateway
+      (best effort). A limiter rule keyed on the API key is the hard cap behind it and must not cut a
+      consumer below its plan: its limit per window is at least the fastest plan's rate over that window.
+    """
+    for rule in cfg.rate_limit_rules:
+        key = list(rule.get("key") or [])
+        name = rule.get("name")
+        limit, window = int(rule["limit"]), int(rule["window_seconds"])
+        if key == ["client_ip"] and cfg.api_gateway_enabled and _applies_to(rule, f"api.{cfg.domain}"):
+            for consumer in cfg.api_consumers:
+                if limit < consumer.rate_limit * window:
+                    raise ConfigError(
+                        f"Config key 'rateLimitRules' rule '{name}' ({limit} per {window} s per client IP) applies "
+                        f"to the API entry and is below consumer '{consumer.name}''s usage plan "
+                        f"({consumer.rate_limit} requests/s): select the web entry ('match.entry: web') or raise it."
+                    )
+        if key == ["client_ip"]:
+            scaled = per_five_minutes(limit, window)
+            if cfg.waf_rate_limit < scaled:
+                raise ConfigError(
+                    f"Config key 'wafRateLimit' ({cfg.waf_rate_limit} per 5 minutes) is below rate-limit rule "
+                    f"'{name}' ({limit} per {window} s per client IP = {scaled} per 5 minutes): WAF would block "
+                    f"clients the limiter admits. Set 'wafRateLimit' to at least {scaled}."
+                )
+        if cfg.api_gateway_enabled and f"header:{API_KEY_HEADER}" in [str(k).lower() for k in key]:
+            for consumer in cfg.api_consumers:
+                needed = consumer.rate_limit * window
+                if limit < needed:
+                    raise ConfigError(
+                        f"Config key 'rateLimitRules' rule '{name}' ({limit} per {window} s per API key) is below "
+                        f"consumer '{consumer.name}''s usage plan in 'apiConsumers' ({consumer.rate_limit} "
+                        f"requests/s = {needed} per {window} s). Raise the rule's limit to at least {needed} or "
+                        "lower the plan's rateLimit."
+                    )
+    if cfg.api_gateway_enabled:
+        for consumer in cfg.api_consumers:
+            needed = consumer.rate_limit * WAF_WINDOW_SECONDS
+            if cfg.waf_rate_limit < needed:
+                raise ConfigError(
+                    f"Config key 'wafRateLimit' ({cfg.waf_rate_limit} per 5 minutes) is below consumer "
+                    f"'{consumer.name}''s usage plan in 'apiConsumers' ({consumer.rate_limit} requests/s = "
+                    f"{needed} per 5 minutes from one address): WAF would block it first. Set 'wafRateLimit' to "
+                    f"at least {needed} or lower the plan's rateLimit."
+                )
 
 
 def _tags(value: Any) -> dict[str, str]:

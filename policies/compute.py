@@ -4,7 +4,7 @@ Enforcement levels, and why:
 
 - `eks-endpoint-not-public`: MANDATORY. A Kubernetes API reachable from 0.0.0.0/0 is one stolen
   token away from the whole cluster.
-- `eks-secrets-encrypted`: MANDATORY. The design (ARCHITECTURE.md section 2) encrypts Kubernetes
+- `eks-secrets-encrypted`: MANDATORY. The design (components/eks.py) encrypts Kubernetes
   secrets with a KMS key of the stack, so access to them is auditable and revocable; recent EKS
   versions also encrypt with an AWS-owned key by default, which gives neither.
 - `ecr-immutable-tags`: MANDATORY. A mutable tag lets anyone with push rights replace the image a

@@ -3,7 +3,7 @@
 Enforcement levels, and why:
 
 - `waf-before-alb`, `waf-before-api-stage`, `waf-before-cloudfront`: MANDATORY. Every
-  internet-facing entry must sit behind a WAFv2 web ACL (ARCHITECTURE.md section 2); an entry
+  internet-facing entry must sit behind a WAFv2 web ACL (the design puts one before each); an entry
   without one is open to the whole internet with no rate-based backstop. They relate resources,
   so they are stack policies that match through property dependencies and judge a first preview.
 - `alb-https-listeners`: MANDATORY. A listener that serves plain HTTP or accepts TLS 1.0/1.1

@@ -1,7 +1,7 @@
 """Every Kubernetes object the program registers, rendered to YAML and checked offline.
 
-Sources: the mesh program (tests/components/programs/mesh_region.py) with the dev and prod config, and the
-real `__main__.py` for dev and prod once the mesh is wired into it. Each object is rendered from its
+Sources: the workloads program (tests/components/programs/mesh_region.py: mesh, limiter, services) with the
+dev config, and the real `__main__.py` for dev and prod. Each object is rendered from its
 recorded inputs (wire form: camelCase already; integral floats turned back into integers) as
 apiVersion/kind/metadata/spec|data, then:
 
@@ -215,11 +215,11 @@ def run_checkov(binary: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
 def manifest_sources(request) -> dict[str, tuple[RecordedStack, str]]:
     """Recorded stacks whose Kubernetes objects are checked, with the cluster's Kubernetes version."""
     runs = mesh_runs()
-    sources = {f"mesh-program-{v}": (runs[v], _k8s_version(runs[v].record)) for v in ("dev", "dev-cloudfront-no-api")}
+    variants = ("dev", "dev-cloudfront-no-api", "dev-overlapping-routes")
+    sources = {f"mesh-program-{v}": (runs[v], _k8s_version(runs[v].record)) for v in variants}
     for stack in ("dev", "prod"):
         recorded = request.getfixturevalue(f"{stack}_stack")  # tests/conftest.py: `__main__.py` under mocks
-        if recorded.of_type("ratelimited:index:Mesh"):
-            sources[f"main-{stack}"] = (recorded, _k8s_version(recorded.record))
+        sources[f"main-{stack}"] = (recorded, _k8s_version(recorded.record))
     return sources
 
 

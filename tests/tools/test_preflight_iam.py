@@ -356,7 +356,8 @@ def test_real_program_has_no_iam_findings(stack, request):
     kinds = {kind for _, kind, _ in documents}
     # Preconditions: the program's documents of every kind are there to be judged.
     assert kinds == {iam.TRUST, iam.IDENTITY, iam.RESOURCE}, kinds
-    # Every role trusted by an EKS OIDC provider is recognised as IRSA (3 per region: LBC, autoscaler, limiter).
+    # Every role trusted by an EKS OIDC provider is recognised as IRSA (per region: LBC, autoscaler, limiter, and
+    # each microservice that uses tables or secrets).
     irsa_roles = [
         res
         for res in recorded["resources"]
@@ -364,7 +365,10 @@ def test_real_program_has_no_iam_findings(stack, request):
         and list(iam._irsa_statements(json.loads(res["inputs"]["assumeRolePolicy"])))
     ]
     regions = recorded["config"].get("ratelimited-platform:regions")
-    assert len(irsa_roles) == 3 * len(json.loads(regions) if isinstance(regions, str) else regions)
+    services = json.loads(recorded["config"].get("ratelimited-platform:microservices") or "[]")
+    with_role = sum(1 for m in services if m.get("tables") or m.get("secrets"))
+    assert with_role, "the sample's orders service uses the orders table"
+    assert len(irsa_roles) == (3 + with_role) * len(json.loads(regions) if isinstance(regions, str) else regions)
     assert iam.check(recorded) == []
 
 
@@ -402,7 +406,7 @@ def test_real_limiter_running_as_another_account_fails(dev_stack):
     [limiter] = [
         r
         for r in changed["resources"]
-        if r["type"] == "kubernetes:apps/v1:Deployment" and r["name"].endswith("limiter")
+        if r["type"] == "kubernetes:apps/v1:Deployment" and r["inputs"]["metadata"]["name"] == "limiter"
     ]
     limiter["inputs"]["spec"]["template"]["spec"]["serviceAccountName"] = "default"
     findings = iam.check(changed)

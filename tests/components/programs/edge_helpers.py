@@ -8,6 +8,7 @@ from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs
 
+from tools import stack_files
 from tools.mocked_run import run_stack
 from tools.mocks import PlatformMocks
 from tools.records import RecordedStack, Resource
@@ -61,8 +62,18 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     # prod with CloudFront off (the ALBs open up, the origin-header machinery goes) and no API consumers
     # (methods stop requiring keys, no usage plans).
     "prod-open": ("prod", {"cloudfrontEnabled": False, "apiConsumers": []}),
-    # dev without API Gateway.
-    "dev-no-api": ("dev", {"apiGatewayEnabled": False}),
+    # dev without API Gateway (and without its rules on the API entry, which would then match nothing: refused).
+    "dev-no-api": (
+        "dev",
+        {
+            "apiGatewayEnabled": False,
+            "rateLimitRules": [
+                r
+                for r in stack_files.merged_config("dev")["rateLimitRules"]
+                if (r.get("match") or {}).get("entry") != "api"
+            ],
+        },
+    ),
 }
 
 

@@ -22,11 +22,38 @@ CHANGED_RULES = [
      "algorithm": "fixed_window", "failure_mode": "closed"},
 ]  # fmt: skip
 
+# Overlapping prefixes in an order that Istio's merge order would get wrong, and a service using every field.
+IMAGE = "nginxinc/nginx-unprivileged:1.27-alpine"
+OVERLAPPING_SERVICES = [
+    {"name": "home", "image": IMAGE, "port": 8080, "pathPrefix": "/"},
+    {"name": "orders", "image": IMAGE, "port": 8080, "pathPrefix": "/orders", "tables": ["orders"]},
+    {"name": "orders-v2", "image": IMAGE, "port": 8081, "pathPrefix": "/orders/v2", "tables": ["orders"],
+     "env": {"LOG_LEVEL": "debug", "FEATURE_X": "on"},
+     "secrets": {
+         "PAYMENT_KEY_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders/payment-AbCdEf",
+         "SIGNING_KEY_PARAM": "arn:aws:ssm:eu-west-1:123456789012:parameter/orders/signing-key",
+     },
+     "readinessPath": "/orders/v2/ready", "livenessPath": "/orders/v2/live",
+     "command": ["/app/server"], "args": ["--port", "8081"], "tmpSize": "64Mi"},
+    {"name": "catalog", "image": IMAGE, "port": 8080, "pathPrefix": "/catalog"},
+]  # fmt: skip
+
+WEB_RULE = {"name": "per-client-ip", "match": {"entry": "web"}, "key": ["client_ip"], "limit": 300,
+            "window_seconds": 60, "algorithm": "sliding_window", "failure_mode": "open"}  # fmt: skip
+
 VARIANTS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "dev": ("dev", {}, False),
-    "dev-cloudfront-no-api": ("dev", {"cloudfrontEnabled": True, "apiGatewayEnabled": False}, False),
+    # Without API Gateway a rule selecting the API entry would match nothing (refused): only the web rule stays.
+    "dev-cloudfront-no-api": (
+        "dev",
+        {"cloudfrontEnabled": True, "apiGatewayEnabled": False, "rateLimitRules": [WEB_RULE]},
+        False,
+    ),
     "dev-rules-changed": ("dev", {"rateLimitRules": CHANGED_RULES}, False),
     "dev-preview": ("dev", {}, True),
+    "dev-overlapping-routes": ("dev", {"microservices": OVERLAPPING_SERVICES}, False),
+    # `pulumi config set domain mycorp.io`: every rule's hosts must follow.
+    "dev-domain-changed": ("dev", {"domain": "mycorp.io"}, False),
 }
 
 
