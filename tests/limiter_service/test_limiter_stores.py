@@ -79,7 +79,8 @@ async def stored_expiry(store: Store, k: str) -> int | None:
     if isinstance(store, MemoryStore):
         return store.expires_at(k)
     assert isinstance(store, DynamoDBStore)
-    item = store._client.get_item(TableName=store.table, Key={"pk": {"S": k}}, ConsistentRead=True)["Item"]
+    client = LocalServer.client_for(store.endpoint_url)
+    item = client.get_item(TableName=store.table, Key={"pk": {"S": k}}, ConsistentRead=True)["Item"]
     return int(item["expires_at"]["N"])
 
 
