@@ -60,18 +60,16 @@ from typing import Any
 
 import aiohttp
 import botocore.session
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError
 from botocore.httpsession import where as default_ca_bundle
 
 from limiter_service.stores.base import IncrResult, Store, StoreError
+from limiter_service.stores.sigv4 import DynamoDBSigner
 
 log = logging.getLogger(__name__)
 
 TARGET_PREFIX = "DynamoDB_20120810."
-CONTENT_TYPE = "application/x-amz-json-1.0"
 HEALTH_KEY = "health#probe"
 #: How often the background task asks botocore whether the credentials need refreshing.
 CREDENTIAL_CHECK_SECONDS = 30.0
@@ -198,7 +196,7 @@ class DynamoDBStore(Store):
             raise StoreError(f"cannot configure the DynamoDB client: {exc}", reason="config") from exc
         if self._credentials_source is None:
             raise StoreError("no AWS credentials found by botocore's credential chain", reason="config")
-        self._signer: SigV4Auth | None = None  # built from frozen credentials, off the event loop
+        self._signer: DynamoDBSigner | None = None  # built from frozen credentials, off the event loop
         self._credentials_checked = 0.0
         self._credentials_task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -236,10 +234,10 @@ class DynamoDBStore(Store):
             skip_auto_headers=("User-Agent",),
         )
 
-    def _freeze_credentials(self) -> SigV4Auth:
+    def _freeze_credentials(self) -> DynamoDBSigner:
         """Runs in a thread: botocore may call STS or the Pod Identity agent here."""
         frozen: ReadOnlyCredentials = self._credentials_source.get_frozen_credentials()
-        return SigV4Auth(frozen, "dynamodb", self.region)
+        return DynamoDBSigner(frozen, self.region, self.endpoint_url)
 
     async def _refresh_credentials(self) -> None:
         try:
@@ -249,7 +247,7 @@ class DynamoDBStore(Store):
         finally:
             self._credentials_task = None
 
-    def _signer_now(self) -> SigV4Auth | None:
+    def _signer_now(self) -> DynamoDBSigner | None:
         """The current signer; starts a background refresh check every CREDENTIAL_CHECK_SECONDS."""
         now = time.monotonic()
         if now - self._credentials_checked >= CREDENTIAL_CHECK_SECONDS and self._credentials_task is None:
@@ -262,19 +260,12 @@ class DynamoDBStore(Store):
         return self._reachable
 
     # -- one request -------------------------------------------------------------------------
-    async def _send(self, operation: str, body: bytes, signer: SigV4Auth) -> dict[str, Any]:
+    async def _send(self, operation: str, body: bytes, signer: DynamoDBSigner) -> dict[str, Any]:
         if self._stale or self._http is None:
             old, self._http, self._stale = self._http, self._new_http(), False
             if old is not None:
                 await old.close()
-        request = AWSRequest(
-            method="POST",
-            url=self.endpoint_url,
-            data=body,
-            headers={"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET_PREFIX + operation},
-        )
-        signer.add_auth(request)
-        headers = dict(request.headers.items())
+        headers = signer.headers(TARGET_PREFIX + operation, body)
         headers["Accept-Encoding"] = "identity"
         async with self._http.post(self.endpoint_url, data=body, headers=headers) as response:
             raw = await response.read()
