@@ -7,6 +7,7 @@ dict; signatures are not checked. Faults on demand, for tests: every Nth answer 
 a 500, or a corrupted CRC.
 
     python -m bench.dynamodb_stub --port P [--throttle-every N] [--error-every N] [--corrupt-every N]
+                                           [--tls-cert CERT --tls-key KEY]
 
 Listens on 127.0.0.1 only.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import zlib
 from typing import Any
 
@@ -100,10 +102,10 @@ class StubProtocol(asyncio.Protocol):
         self.transport.write(head.encode() + out)
 
 
-async def serve(port: int, faults: Faults) -> None:
+async def serve(port: int, faults: Faults, tls: ssl.SSLContext | None = None) -> None:
     counters: dict[str, int] = {}
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: StubProtocol(counters, faults), "127.0.0.1", port)
+    server = await loop.create_server(lambda: StubProtocol(counters, faults), "127.0.0.1", port, ssl=tls)
     async with server:
         await server.serve_forever()
 
@@ -114,14 +116,20 @@ def main() -> None:
     parser.add_argument("--throttle-every", type=int, default=0, help="every Nth answer is a ThrottlingException")
     parser.add_argument("--error-every", type=int, default=0, help="every Nth answer is a 500 InternalServerError")
     parser.add_argument("--corrupt-every", type=int, default=0, help="every Nth answer has a wrong x-amz-crc32")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM) ...")
+    parser.add_argument("--tls-key", help="... and this key (PEM)")
     args = parser.parse_args()
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # the stock loop is fast enough for the tests
         pass
-    asyncio.run(serve(args.port, Faults(args.throttle_every, args.error_every, args.corrupt_every)))
+    asyncio.run(serve(args.port, Faults(args.throttle_every, args.error_every, args.corrupt_every), tls))
 
 
 if __name__ == "__main__":

@@ -1,30 +1,34 @@
 """DynamoDB store: conditional UpdateItem counters in one table (partition key ``pk``, TTL ``expires_at``).
 
-Client: botocore for what it does well, aiohttp for the transport. On one core, against a local stub
-that answers at once (NOTES.md; ``bench/dynamodb_throughput.py`` measures the limiter end to end):
+The client keeps botocore for what it does well and replaces only the parts that cost. CPU per
+UpdateItem on one core against a local stub that answers at once (8 calls in flight, uvloop; the
+first three rows are from NOTES.md):
 
-====================================================  ====================
-client                                                CPU per UpdateItem
-====================================================  ====================
-boto3 ``update_item`` (the previous store, threads)   784 µs
-botocore ``SigV4Auth`` + keep-alive ``http.client``   215 µs (signing 82)
-aiodynamo over aiohttp, 8 in flight                   ~260 µs, no IRSA
-aiodynamo over httpx                                  ~1,300 µs
-this store: botocore signer + aiohttp, 8 in flight    see README (~200 µs)
-====================================================  ====================
+=====================================================  ==========  =====================================
+client                                                 CPU/call    note
+=====================================================  ==========  =====================================
+boto3 ``update_item`` in a thread pool (the old store)  784 µs     limiter: 0.2x the memory store
+aiodynamo over aiohttp                                  ~260 µs    its credential chain has no IRSA
+botocore ``SigV4Auth`` + aiohttp ``ClientSession``      259 µs     signing 82 µs, aiohttp ~110 µs
+own SigV4 (checked against botocore's) + aiohttp        164 µs     limiter: 0.43x the memory store
+own SigV4 + keep-alive pool with httptools (this)        75 µs     limiter: 0.56-0.6x, see README
+=====================================================  ==========  =====================================
 
 - **Credentials**: botocore's standard chain (environment, IRSA web identity, EKS Pod Identity and
-  ECS container credentials, profiles, instance metadata), with its refreshable credentials. They
-  are frozen for signing and refreshed off the event loop: a background thread asks botocore every
-  ``CREDENTIAL_CHECK_SECONDS``, and botocore refreshes 15 minutes before expiry, so no decision waits
-  on STS. The first resolution happens in :meth:`DynamoDBStore.warm_up`, outside any deadline.
+  container credentials, profiles, instance metadata) with its refreshable credentials. They are frozen
+  for signing and refreshed off the event loop: a background thread asks botocore every
+  ``CREDENTIAL_CHECK_SECONDS`` and botocore refreshes 15 minutes before expiry, so no decision waits on
+  STS. The first resolution happens in :meth:`DynamoDBStore.warm_up`, outside any deadline.
 - **Region and endpoint**: region from ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` (or the profile); the
   endpoint from botocore's resolver (``AWS_ENDPOINT_URL_DYNAMODB``, FIPS and dual-stack settings
   included), read once from a botocore client that is then closed.
-- **Signing**: botocore's ``SigV4Auth``, unchanged.
-- **Transport**: one ``aiohttp.ClientSession``: HTTP/1.1 keep-alive, a bounded connection pool, TLS
-  verified against botocore's CA bundle (``AWS_CA_BUNDLE`` honoured). No thread hop: boto3 in a
-  thread pool cost 784 µs of CPU per call plus the hop, aiohttp ~100 µs.
+- **Signing**: :mod:`limiter_service.stores.sigv4`, SigV4 for the one request shape sent here with
+  the signing key cached per day; botocore's general signer derived the key on every call (82 µs).
+  A test compares every signature with botocore's ``SigV4Auth``.
+- **Transport**: :mod:`limiter_service.stores.http`, keep-alive HTTP/1.1 connections opened by asyncio
+  (TLS verified against botocore's CA bundle, ``AWS_CA_BUNDLE`` honoured), responses parsed by
+  httptools. aiohttp's general client cost ~110 µs per request, more than this whole call; no thread
+  hop either.
 - **Answers**: the JSON 1.0 protocol, parsed with ``json``; the error code is ``__type`` after ``#``
   (as botocore's parser reads it). A failed condition carries the old item
   (``ReturnValuesOnConditionCheckFailure=ALL_OLD``). Every response's ``x-amz-crc32`` header is
@@ -58,14 +62,14 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import botocore.session
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError
 from botocore.httpsession import where as default_ca_bundle
 
 from limiter_service.stores.base import IncrResult, Store, StoreError
-from limiter_service.stores.sigv4 import DynamoDBSigner
+from limiter_service.stores.http import HttpPool
+from limiter_service.stores.sigv4 import DynamoDBSigner, canonical_host
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +139,7 @@ def _reason(exc: BaseException) -> str:
         if exc.code in AUTH_CODES:
             return "auth"
         return "server_error" if exc.status >= 500 else "client_error"
-    if isinstance(exc, aiohttp.ClientError | OSError):
+    if isinstance(exc, OSError):  # refused, reset, TLS, DNS, a malformed answer (ResponseError)
         return "connection"
     if isinstance(exc, BotoCoreError):
         return "config"
@@ -145,7 +149,7 @@ def _reason(exc: BaseException) -> str:
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, DynamoDBError):
         return exc.code in THROTTLING_CODES or exc.code in TRANSIENT_CODES or exc.status >= 500
-    return isinstance(exc, TimeoutError | IntegrityError | aiohttp.ClientError | OSError)
+    return isinstance(exc, TimeoutError | IntegrityError | OSError)
 
 
 def region_from_environment(session: botocore.session.Session) -> str | None:
@@ -199,7 +203,7 @@ class DynamoDBStore(Store):
         self._signer: DynamoDBSigner | None = None  # built from frozen credentials, off the event loop
         self._credentials_checked = 0.0
         self._credentials_task: asyncio.Task[None] | None = None
-        self._http: aiohttp.ClientSession | None = None
+        self._http: HttpPool | None = None
         self._stale = False
         self._failures = 0
         self._open_until = 0.0
@@ -215,23 +219,16 @@ class DynamoDBStore(Store):
         finally:
             client.close()
 
-    def _ssl_context(self) -> ssl.SSLContext | bool:
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        """Certificate and host name verification against botocore's CA bundle (or AWS_CA_BUNDLE)."""
         if not self.endpoint_url.startswith("https:"):
-            return False
+            return None
         bundle = self._botocore.get_config_variable("ca_bundle") or default_ca_bundle()
         return ssl.create_default_context(cafile=bundle)
 
-    def _new_http(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections, ssl=self._ssl_context(), keepalive_timeout=30, ttl_dns_cache=10
-        )
-        # No session-wide timeout: the call's asyncio.timeout bounds every attempt. Responses are read
-        # raw (identity encoding) so that the CRC32 covers exactly the bytes received.
-        return aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=None),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
+    def _new_http(self) -> HttpPool:
+        return HttpPool(
+            self.endpoint_url, canonical_host(self.endpoint_url), self._ssl_context(), max_idle=self._max_connections
         )
 
     def _freeze_credentials(self) -> DynamoDBSigner:
@@ -264,13 +261,10 @@ class DynamoDBStore(Store):
         if self._stale or self._http is None:
             old, self._http, self._stale = self._http, self._new_http(), False
             if old is not None:
-                await old.close()
+                old.close()
         headers = signer.headers(TARGET_PREFIX + operation, body)
-        headers["Accept-Encoding"] = "identity"
-        async with self._http.post(self.endpoint_url, data=body, headers=headers) as response:
-            raw = await response.read()
-            status = response.status
-            crc = response.headers.get("x-amz-crc32")
+        headers["Accept-Encoding"] = "identity"  # the CRC32 covers exactly the bytes received
+        status, crc, raw = await self._http.post(headers, body)
         if crc is not None and int(crc) != zlib.crc32(raw):
             raise IntegrityError(f"{operation}: x-amz-crc32 {crc} does not match the body ({zlib.crc32(raw)})")
         try:
@@ -440,7 +434,7 @@ class DynamoDBStore(Store):
         if task is not None:
             task.cancel()
         if self._http is not None:
-            await self._http.close()
+            self._http.close()
             self._http = None
 
 
