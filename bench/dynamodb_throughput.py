@@ -10,8 +10,9 @@ stub share CPU 1 (when taskset exists and there are two CPUs).
 2. Overload: open-loop load from ``hey`` (many workers, each at ``--worker-rate`` requests/s) at
    multiples of the DynamoDB store's measured capacity, once with shedding as configured
    (``LIMITER_STORE_MAX_PENDING`` default) and once with shedding off; for each level the answered rate,
-   p99 and the share of answers given by the failure mode (``limiter_decisions_total`` outcomes
-   ``error_*`` and ``shed_*``, read from /metrics).
+   p99 and the share of answers given by the failure mode (``limiter_decisions_total`` outcomes, read
+   from /metrics): ``shed_*`` (this replica's own overload: too many calls in progress, or a deadline
+   that its stalled event loop ran late) and ``error_*`` (store timeouts, errors and the open breaker).
 
     python bench/dynamodb_throughput.py [--duration 3] [--rounds 7] [--connections 8] [--no-overload]
 
@@ -106,17 +107,19 @@ def ratio_slices(servers: Servers, args: argparse.Namespace) -> dict[str, dict[s
 
 def overload(url: str, capacity: float, args: argparse.Namespace, label: str) -> None:
     print(f"\noverload, {label}: hey open loop, {args.worker_rate:g} req/s per worker, {args.duration}s per level")
-    print(f"{'load':>6s} {'offered/s':>10s} {'answered/s':>10s} {'p99 ms':>8s} {'failure-mode answers':>21s}")
+    print(f"{'load':>6s} {'offered/s':>10s} {'answered/s':>10s} {'p99 ms':>8s} {'failure mode':>13s} {'(shed':>7s} "
+          f"{'error)':>7s}")  # fmt: skip
     for multiple in args.levels:
         workers = max(1, round(multiple * capacity / args.worker_rate))
         before = outcomes(url)
         r = run_hey(url, workers, args.worker_rate, args.duration)
         after = outcomes(url)
-        total = sum(after.values()) - sum(before.values())
-        failed = sum(after.get(o, 0.0) - before.get(o, 0.0) for o in FAILURE_OUTCOMES)
-        share = failed / total if total else 0.0
+        total = max(1.0, sum(after.values()) - sum(before.values()))
+        delta = {o: after.get(o, 0.0) - before.get(o, 0.0) for o in FAILURE_OUTCOMES}
+        shed = (delta["shed_allowed"] + delta["shed_denied"]) / total
+        error = (delta["error_allowed"] + delta["error_denied"]) / total
         print(f"{multiple:5.2f}x {workers * args.worker_rate:10.0f} {r['rps']:10.0f} {r['p99_ms']:8.1f} "
-              f"{share:20.2%}", flush=True)  # fmt: skip
+              f"{shed + error:13.1%} {shed:7.1%} {error:7.1%}", flush=True)  # fmt: skip
         time.sleep(1.0)  # let the breaker close and the backlog drain between levels
 
 

@@ -86,7 +86,12 @@ def create_app(
                 await probe
             await store.aclose()
 
+    # /docs and /redoc fetch their JavaScript from a CDN: off unless LIMITER_DOCS=true (a pod has no
+    # business reaching a CDN, and offline they would render blank). /openapi.json needs nothing.
+    docs = (settings or get_settings()).docs
     app = FastAPI(
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
         title="Rate limiter",
         version=__version__,
         description="Rate-limit decisions (POST /v1/check) and the Envoy ext_authz endpoint (/authz/...).",

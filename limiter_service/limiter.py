@@ -18,6 +18,8 @@ from limiter_service.stores.base import Store, StoreError
 log = logging.getLogger(__name__)
 
 MAX_KEY_BYTES = 512
+#: Store errors that are this replica's own overload, answered by the failure mode as "shed".
+SHED_REASONS = frozenset({"overloaded", "stalled"})
 #: Retry-After advertised when a fail-closed rule denies because the store is failing.
 STORE_FAILURE_RETRY_AFTER = 1.0
 
@@ -56,8 +58,9 @@ class Limiter:
         except StoreError as exc:
             log.debug("store error for rule %s: %s", rule.name, exc)
             decision = self._on_failure(rule)
-            # Shed: this replica had too many store calls in progress (its own overload, not the store's).
-            kind = "shed" if exc.reason == "overloaded" else "error"
+            # Shed: this replica's own overload (too many calls in progress, or it stalled past the
+            # deadline), not the store's failure.
+            kind = "shed" if exc.reason in SHED_REASONS else "error"
             outcome = f"{kind}_allowed" if decision.allowed else f"{kind}_denied"
         else:
             if decision.source in ("over_limit_cache", "lease"):

@@ -68,7 +68,7 @@ class Metrics:
         if reason is None:
             self._latency(operation).observe(seconds)
             self.set_store_up(1)
-        elif reason == "overloaded":  # shed before any I/O: says nothing about the store
+        elif reason in ("overloaded", "stalled"):  # this process's overload: says nothing about the store
             self.store_errors.labels(operation, reason).inc()
         else:
             if reason != "circuit_open":

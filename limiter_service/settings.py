@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     local_cache_size: int = Field(default=100_000, ge=100, description="entries in each bounded local cache")
     memory_max_keys: int = Field(default=1_000_000, ge=100, description="counters kept by the memory store")
     health_interval_s: float = Field(default=5.0, gt=0, le=300, description="store reachability probe period")
+    docs: bool = Field(
+        default=False,
+        description="serve /docs and /redoc (their pages load Swagger UI and ReDoc from a CDN, so they are off by "
+        "default; /openapi.json is always served)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     strip_path_prefixes: tuple[str, ...] = Field(
         default=(),

@@ -40,9 +40,12 @@ integrity failures are retried at once while time is left. A timed-out UpdateIte
 applied: that can only under-admit, never over-admit.
 
 Overload: at most ``max_pending`` calls are in progress per process. A call beyond that is refused
-at once with ``StoreError(reason="overloaded")`` and no I/O, before its deadline can burn; it is not a
-store failure (the breaker does not count it). Without this bound, a saturated event loop makes every
-call overrun its deadline, the breaker opens, and all answers become the failure mode.
+at once with ``StoreError(reason="overloaded")`` and no I/O, before its deadline can burn. A timeout
+whose timer ran more than ``STALL_FRACTION`` of its budget late (the event loop was saturated, or the
+process was not scheduled) is ``StoreError(reason="stalled")``: the store may have answered in time.
+Neither is a store failure: the breaker does not count them and reachability is unchanged. Without
+this, a saturated or starved process makes every call overrun its deadline, the breaker opens, and all
+answers for the next ``breaker_cooldown`` become the failure mode.
 
 Recovery: no state is permanent. After ``reset_after_failures`` consecutive failures the HTTP session
 (and its connection pool) is replaced; a short circuit breaker answers ``StoreError("circuit open")``
@@ -75,6 +78,8 @@ log = logging.getLogger(__name__)
 
 TARGET_PREFIX = "DynamoDB_20120810."
 HEALTH_KEY = "health#probe"
+#: A timeout whose timer ran this much (times the attempt's budget) late is this process's stall.
+STALL_FRACTION = 0.25
 #: How often the background task asks botocore whether the credentials need refreshing.
 CREDENTIAL_CHECK_SECONDS = 30.0
 # botocore/retries/standard.py: ThrottledRetryableChecker and TransientRetryableChecker.
@@ -300,6 +305,7 @@ class DynamoDBStore(Store):
         body = json.dumps(payload, separators=(",", ":")).encode()
         deadline = start + self.timeout
         last: BaseException | None = None
+        stalled = False
         self._pending += 1
         try:
             signer = self._signer_now()
@@ -315,10 +321,16 @@ class DynamoDBStore(Store):
                 if remaining <= 0:
                     break
                 budget = remaining if attempt == self.max_attempts - 1 else min(remaining, self._attempt_timeout)
+                attempt_end = loop.time() + budget
                 self.calls += 1
                 try:
                     async with asyncio.timeout(budget):
                         result = await self._send(operation, body, signer)
+                except TimeoutError as exc:
+                    last = exc
+                    # The timer ran late: this process was too busy (or not scheduled) to run it on time,
+                    # so the answer may well have been waiting. Our stall, not a store failure.
+                    stalled = loop.time() - attempt_end > budget * STALL_FRACTION
                 except DynamoDBError as exc:
                     if exc.code == "ConditionalCheckFailedException":
                         self._success(operation, loop.time() - start)
@@ -336,6 +348,13 @@ class DynamoDBStore(Store):
         finally:
             self._pending -= 1
         error = last if last is not None else TimeoutError()
+        if stalled and isinstance(error, TimeoutError):
+            self._observe(operation, loop.time() - start, "stalled")
+            raise StoreError(
+                f"DynamoDB {operation}: this process stalled past the deadline (overloaded or starved of CPU)",
+                reason="stalled",
+                operation=operation,
+            ) from error
         reason = _reason(error)
         self._failure(loop.time())
         self._observe(operation, loop.time() - start, reason)
