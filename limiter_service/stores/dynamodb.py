@@ -43,6 +43,7 @@ Overload: at most ``max_pending`` calls are in progress per process. A call beyo
 at once with ``StoreError(reason="overloaded")`` and no I/O, before its deadline can burn. A timeout
 whose timer ran more than ``STALL_FRACTION`` of its budget late (the event loop was saturated, or the
 process was not scheduled) is ``StoreError(reason="stalled")``: the store may have answered in time.
+(An answer that arrived during a stall is read before the late timer fires, and used.)
 Neither is a store failure: the breaker does not count them and reachability is unchanged. Without
 this, a saturated or starved process makes every call overrun its deadline, the breaker opens, and all
 answers for the next ``breaker_cooldown`` become the failure mode.

@@ -242,3 +242,29 @@ async def test_credentials_come_from_the_chain_and_refresh_off_the_loop(
         await store.aclose()
         agent.shutdown()
         agent.server_close()
+
+
+@pytest.mark.parametrize(
+    "anyio_backend",
+    # uvloop (what uvicorn runs in the image) runs due timers before it reads sockets; asyncio after.
+    [
+        pytest.param(("asyncio", {"use_uvloop": False}), id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+    ],
+)
+async def test_an_answer_that_arrived_while_the_process_stalled_is_used(stubs: Any) -> None:
+    store = store_for(stubs().url(), timeout_ms=50, max_attempts=1, reset_after_failures=1)
+    try:
+        await store.warm_up()
+
+        async def stall() -> None:
+            time.sleep(0.3)  # blocks the event loop past the deadline; the stub answers meanwhile
+
+        for i in range(3):
+            blocker = asyncio.get_running_loop().create_task(stall())
+            result = await store.incr_if("k", 1, 100, EXPIRES)
+            await blocker
+            assert result.applied and result.count == i + 1  # the answer, not a timeout
+        assert store.calls == 3 and store.reachable
+    finally:
+        await store.aclose()
