@@ -15,6 +15,7 @@ stub share CPU 1 (when taskset exists and there are two CPUs).
    that its stalled event loop ran late) and ``error_*`` (store timeouts, errors and the open breaker).
 
     python bench/dynamodb_throughput.py [--duration 3] [--rounds 7] [--connections 8] [--no-overload]
+                                        [--store-timeout-ms 50] [--levels 0.5 0.8 1 1.25 1.5 2 3]
 
 Needs ``wrk`` and ``hey`` (apt-get install -y wrk hey). Everything listens on 127.0.0.1 and is stopped.
 """
@@ -22,6 +23,7 @@ Needs ``wrk`` and ``hey`` (apt-get install -y wrk hey). Everything listens on 12
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -48,6 +50,11 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (/proc/<pid>/stat fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _prioritise() -> None:
+    with contextlib.suppress(OSError):  # not allowed for this user: keep the default priority
+        os.nice(-10)
 
 
 def outcomes(url: str) -> dict[str, float]:
@@ -131,6 +138,12 @@ def main() -> int:
     parser.add_argument("--worker-rate", type=float, default=20.0, help="hey requests/s per worker (overload)")
     parser.add_argument("--levels", type=float, nargs="+", default=[0.5, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0])
     parser.add_argument("--no-overload", action="store_true", help="measure the ratio only")
+    parser.add_argument(
+        "--store-timeout-ms",
+        type=int,
+        default=50,
+        help="LIMITER_STORE_TIMEOUT_MS of the DynamoDB limiters (default 50)",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "hey"):
         if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode != 0:
@@ -145,9 +158,12 @@ def main() -> int:
             base.update(AWS, PYTHONPATH=str(REPO), LIMITER_RULES_FILE=str(rules), LIMITER_HEALTH_INTERVAL_S="300")
             stub_port = free_port()
             stub = [*PIN_WRK, sys.executable, "-m", "bench.dynamodb_stub", "--port", str(stub_port)]
-            procs.append(subprocess.Popen(stub, cwd=REPO, env=base))
+            # The stub stands for DynamoDB, which does not share the limiter's machine: run it ahead of
+            # the load generator (higher priority where allowed), so its own queueing is not counted.
+            procs.append(subprocess.Popen(stub, cwd=REPO, env=base, preexec_fn=_prioritise))
             wait_port(stub_port)
             ddb = {**base, "LIMITER_STORE": "dynamodb", "LIMITER_TABLE": "bench",
+                   "LIMITER_STORE_TIMEOUT_MS": str(args.store_timeout_ms),
                    "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{stub_port}"}  # fmt: skip
             servers: Servers = {}
             for name, env in (("memory", {**base, "LIMITER_STORE": "memory"}), ("dynamodb", ddb)):
@@ -164,15 +180,18 @@ def main() -> int:
             ratio = med["dynamodb"]["rps"] / med["memory"]["rps"]
             cpu_ratio = med["memory"]["cpu_us"] / med["dynamodb"]["cpu_us"]
             print(f"dynamodb / memory decisions/s = {ratio:.2f}x (goal >= 0.5, stretch 0.7)")
-            print(f"memory / dynamodb CPU per decision = {cpu_ratio:.2f}x")
+            print(f"memory / dynamodb CPU per decision = {cpu_ratio:.2f}x (decisions per CPU-second: memory "
+                  f"{1e6 / med['memory']['cpu_us']:.0f}, dynamodb {1e6 / med['dynamodb']['cpu_us']:.0f}; the wall "
+                  "ratio above follows it when the machine is quiet)")  # fmt: skip
             if args.no_overload:
                 return 0
             capacity = med["dynamodb"]["rps"]
-            overload(servers["dynamodb"][1], capacity, args, "shedding on (LIMITER_STORE_MAX_PENDING default)")
+            deadline = f"store deadline {args.store_timeout_ms} ms"
+            overload(servers["dynamodb"][1], capacity, args, f"{deadline}, shedding on (LIMITER_STORE_MAX_PENDING=64)")
             off, off_url = start_limiter({**ddb, "LIMITER_STORE_MAX_PENDING": "10000"})
             procs.append(off)
             run_wrk(int(off_url.rsplit(":", 1)[1]), 2, args.connections)
-            overload(off_url, capacity, args, "shedding off (LIMITER_STORE_MAX_PENDING=10000)")
+            overload(off_url, capacity, args, f"{deadline}, shedding off (LIMITER_STORE_MAX_PENDING=10000)")
             print(
                 f"\nload = offered requests/s as a multiple of the DynamoDB store's capacity ({capacity:.0f}/s above)"
             )

@@ -271,6 +271,7 @@ def _parse_rule(raw: Any, index: int) -> tuple[Rule | None, list[RuleError]]:
     match = check(_parse_match, ctx, raw.get("match"))
     if errors:
         return None, errors
+    assert isinstance(name, str)
     rule = Rule(
         name=name,
         key=key,

@@ -23,7 +23,13 @@ class Settings(BaseSettings):
     table: str = Field(default="limiter-counters", min_length=3, max_length=255, description="DynamoDB table")
     store_timeout_ms: int = Field(default=50, ge=1, le=10_000, description="deadline of a store call, retries included")
     store_max_attempts: int = Field(default=2, ge=1, le=5, description="attempts per store call within the deadline")
-    store_connections: int = Field(default=32, ge=1, le=512, description="pooled keep-alive connections to DynamoDB")
+    store_connections: int = Field(
+        default=64,
+        ge=1,
+        le=10_000,
+        description="idle keep-alive connections to DynamoDB kept between calls (a burst up to "
+        "store_max_pending then reuses connections instead of opening and closing them)",
+    )
     store_max_pending: int = Field(
         default=64,
         ge=1,

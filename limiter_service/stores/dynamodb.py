@@ -66,10 +66,10 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-import botocore.session
-from botocore.credentials import ReadOnlyCredentials
-from botocore.exceptions import BotoCoreError
-from botocore.httpsession import where as default_ca_bundle
+import botocore.session  # type: ignore[import-untyped,unused-ignore]
+from botocore.credentials import ReadOnlyCredentials  # type: ignore[import-untyped,unused-ignore]
+from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped,unused-ignore]
+from botocore.httpsession import where as default_ca_bundle  # type: ignore[import-untyped,unused-ignore]
 
 from limiter_service.stores.base import IncrResult, Store, StoreError
 from limiter_service.stores.http import HttpPool
@@ -176,7 +176,7 @@ class DynamoDBStore(Store):
         *,
         timeout_ms: int = 50,
         max_attempts: int = 2,
-        max_connections: int = 32,
+        max_connections: int = 64,
         max_pending: int = 64,
         reset_after_failures: int = 5,
         breaker_cooldown: float = 0.5,
@@ -197,9 +197,10 @@ class DynamoDBStore(Store):
         self._clock = clock
         self._botocore = session or botocore.session.get_session()
         try:
-            self.region = region_from_environment(self._botocore)
-            if not self.region:
+            region = region_from_environment(self._botocore)
+            if not region:
                 raise StoreError("no AWS region: set AWS_REGION", reason="config")
+            self.region: str = region
             self.endpoint_url = endpoint_url or self._resolve_endpoint()
             self._credentials_source = self._botocore.get_credentials()
         except BotoCoreError as exc:
@@ -272,7 +273,7 @@ class DynamoDBStore(Store):
         headers["Accept-Encoding"] = "identity"  # the CRC32 covers exactly the bytes received
         status, crc, raw = await self._http.post(headers, body)
         if crc is not None and int(crc) != zlib.crc32(raw):
-            raise IntegrityError(f"{operation}: x-amz-crc32 {crc} does not match the body ({zlib.crc32(raw)})")
+            raise IntegrityError(f"{operation}: x-amz-crc32 {crc.decode()} does not match the body ({zlib.crc32(raw)})")
         try:
             data: dict[str, Any] = json.loads(raw) if raw else {}
         except ValueError as exc:
@@ -465,8 +466,8 @@ def create_table(table: str, *, client: Any | None = None, wait_seconds: float =
     Servers without TTL support (dynalite) get the table without TTL and a warning. Uses boto3 (not on
     the request path).
     """
-    import boto3
-    from botocore.exceptions import ClientError
+    import boto3  # type: ignore[import-untyped,unused-ignore]
+    from botocore.exceptions import ClientError  # type: ignore[import-untyped,unused-ignore]
 
     if client is None:
         session = boto3.session.Session()

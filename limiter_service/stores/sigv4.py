@@ -15,7 +15,7 @@ import hmac
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from botocore.credentials import ReadOnlyCredentials
+from botocore.credentials import ReadOnlyCredentials  # type: ignore[import-untyped,unused-ignore]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 CONTENT_TYPE = "application/x-amz-json-1.0"
