@@ -4,10 +4,10 @@ Speaks what the limiter's store sends (JSON 1.0 over HTTP/1.1 keep-alive, ``X-Am
 ``UpdateItem`` with the store's conditional ADD (``count <= :max``, ``ReturnValuesOnConditionCheckFailure``
 honoured), ``GetItem``; every answer carries ``x-amz-crc32`` as DynamoDB's does. Counters live in a
 dict; signatures are not checked. Faults on demand, for tests: every Nth answer a throttling error,
-a 500, or a corrupted CRC.
+a 500, a corrupted CRC, or late.
 
     python -m bench.dynamodb_stub --port P [--throttle-every N] [--error-every N] [--corrupt-every N]
-                                           [--tls-cert CERT --tls-key KEY]
+                                           [--slow-every N --slow-ms MS] [--tls-cert CERT --tls-key KEY]
 
 Listens on 127.0.0.1 only.
 """
@@ -25,10 +25,19 @@ PREFIX = "com.amazonaws.dynamodb.v20120810#"
 
 
 class Faults:
-    def __init__(self, throttle_every: int = 0, error_every: int = 0, corrupt_every: int = 0) -> None:
+    def __init__(
+        self,
+        throttle_every: int = 0,
+        error_every: int = 0,
+        corrupt_every: int = 0,
+        slow_every: int = 0,
+        slow_ms: int = 0,
+    ) -> None:
         self.throttle_every = throttle_every
         self.error_every = error_every
         self.corrupt_every = corrupt_every
+        self.slow_every = slow_every
+        self.slow_ms = slow_ms
         self.requests = 0
 
 
@@ -99,7 +108,10 @@ class StubProtocol(asyncio.Protocol):
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.0\r\n"
             f"Content-Length: {len(out)}\r\nx-amz-crc32: {crc}\r\nx-amzn-RequestId: stub\r\n\r\n"
         )
-        self.transport.write(head.encode() + out)
+        if f.slow_every and f.requests % f.slow_every == 0:
+            asyncio.get_running_loop().call_later(f.slow_ms / 1000, self.transport.write, head.encode() + out)
+        else:
+            self.transport.write(head.encode() + out)
 
 
 async def serve(port: int, faults: Faults, tls: ssl.SSLContext | None = None) -> None:
@@ -116,6 +128,8 @@ def main() -> None:
     parser.add_argument("--throttle-every", type=int, default=0, help="every Nth answer is a ThrottlingException")
     parser.add_argument("--error-every", type=int, default=0, help="every Nth answer is a 500 InternalServerError")
     parser.add_argument("--corrupt-every", type=int, default=0, help="every Nth answer has a wrong x-amz-crc32")
+    parser.add_argument("--slow-every", type=int, default=0, help="every Nth answer comes --slow-ms late")
+    parser.add_argument("--slow-ms", type=int, default=0)
     parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM) ...")
     parser.add_argument("--tls-key", help="... and this key (PEM)")
     args = parser.parse_args()
@@ -129,7 +143,13 @@ def main() -> None:
         uvloop.install()
     except ImportError:  # the stock loop is fast enough for the tests
         pass
-    asyncio.run(serve(args.port, Faults(args.throttle_every, args.error_every, args.corrupt_every), tls))
+    asyncio.run(
+        serve(
+            args.port,
+            Faults(args.throttle_every, args.error_every, args.corrupt_every, args.slow_every, args.slow_ms),
+            tls,
+        )
+    )
 
 
 if __name__ == "__main__":

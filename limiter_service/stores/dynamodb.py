@@ -42,8 +42,8 @@ applied: that can only under-admit, never over-admit.
 Overload: at most ``max_pending`` calls are in progress per process. A call beyond that is refused
 at once with ``StoreError(reason="overloaded")`` and no I/O, before its deadline can burn. A timeout
 whose timer ran more than ``STALL_FRACTION`` of its budget late (the event loop was saturated, or the
-process was not scheduled) is ``StoreError(reason="stalled")``: the store may have answered in time.
-(An answer that arrived during a stall is read before the late timer fires, and used.)
+process was not scheduled) is ``StoreError(reason="stalled")``; answers that arrived during the stall
+are still used (see :func:`_expire`).
 Neither is a store failure: the breaker does not count them and reachability is unchanged. Without
 this, a saturated or starved process makes every call overrun its deadline, the breaker opens, and all
 answers for the next ``breaker_cooldown`` become the failure mode.
@@ -156,6 +156,14 @@ def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, DynamoDBError):
         return exc.code in THROTTLING_CODES or exc.code in TRANSIENT_CODES or exc.status >= 500
     return isinstance(exc, TimeoutError | IntegrityError | OSError)
+
+
+def _expire(scope: asyncio.Timeout) -> None:
+    """An attempt's deadline, expired through ``call_soon``: when this process stalled (saturated, or not
+    scheduled), answers that arrived meanwhile were read in the same loop pass and queued their wake-ups
+    before this timer ran; expiring after those lets them complete. (``asyncio.timeout(budget)`` cancels
+    at once and threw such answers away, on asyncio and uvloop alike.)"""
+    scope.reschedule(asyncio.get_running_loop().time())
 
 
 def region_from_environment(session: botocore.session.Session) -> str | None:
@@ -326,8 +334,12 @@ class DynamoDBStore(Store):
                 attempt_end = loop.time() + budget
                 self.calls += 1
                 try:
-                    async with asyncio.timeout(budget):
-                        result = await self._send(operation, body, signer)
+                    async with asyncio.timeout(None) as scope:
+                        timer = loop.call_at(attempt_end, _expire, scope)
+                        try:
+                            result = await self._send(operation, body, signer)
+                        finally:
+                            timer.cancel()
                 except TimeoutError as exc:
                     last = exc
                     # The timer ran late: this process was too busy (or not scheduled) to run it on time,

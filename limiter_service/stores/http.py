@@ -6,8 +6,10 @@ call per decision. This client does only what the store needs: pooled keep-alive
 by asyncio (TLS through ``ssl`` with certificate and host name verification), the request written in
 one go, the response parsed by httptools (the C parser uvicorn uses), in ~40 µs.
 
-A connection whose request was cancelled (deadline) or failed is closed, never reused, so a late
-answer can never be read as the next request's.
+A connection whose request failed is closed. One whose request was cancelled (its deadline passed)
+is set aside until the late answer arrives and is discarded, then reused: a late answer is never read
+as the next request's, and a burst of timeouts does not cost a burst of new (TLS) connections exactly
+when the process is busiest. One that gets no answer within ``IDLE_SECONDS`` is closed.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ class ResponseError(ConnectionError):
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, pool: HttpPool) -> None:
+        self.pool = pool
+        self.draining = 0.0  # when a cancelled request's answer started being awaited (0: not draining)
         self.transport: Any = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[tuple[int, bytes | None, bytes]] | None = None
@@ -53,6 +57,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.pool._draining.discard(self)
         self._fail(ResponseError(f"connection closed by the server: {exc!r}" if exc else "connection closed"))
 
     # httptools callbacks
@@ -68,8 +73,12 @@ class _Connection(asyncio.Protocol):
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result((self.parser.get_status_code(), self.crc, b"".join(self.chunks)))
-        elif waiter is None:  # an answer nobody asked for: the connection can no longer be trusted
-            self.close()
+        elif waiter is None:
+            if self.draining and self.keep_alive:  # the late answer to a cancelled request: discard it
+                self.draining = 0.0
+                self.pool._drained(self)
+            else:  # an answer nobody asked for: the connection can no longer be trusted
+                self.close()
 
     def _fail(self, exc: Exception) -> None:
         waiter, self.waiter = self.waiter, None
@@ -108,12 +117,13 @@ class HttpPool:
         self.host_header = host_header
         self.max_idle = max_idle
         self._idle: list[_Connection] = []
+        self._draining: set[_Connection] = set()
         self.opened = 0  # connections opened so far (tests check reuse)
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(
-            _Connection,
+            lambda: _Connection(self),
             self.hostname,
             self.port,
             ssl=self.ssl,
@@ -144,14 +154,41 @@ class HttpPool:
             result = await conn.request(data)
             reusable = conn.keep_alive and not conn.closed
             return result
-        finally:
-            if reusable and len(self._idle) < self.max_idle:
-                conn.last_used = time.monotonic()
-                self._idle.append(conn)
+        except asyncio.CancelledError:
+            if not conn.closed and len(self._draining) < self.max_idle:
+                conn.waiter = None  # the answer, when it comes, is discarded (on_message_complete)
+                conn.draining = time.monotonic()
+                self._draining.add(conn)
             else:
                 conn.close()
+            raise
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            if reusable:
+                self._release(conn)
+            elif not conn.draining:
+                conn.close()
+
+    def _release(self, conn: _Connection) -> None:
+        if len(self._idle) < self.max_idle and not conn.closed:
+            conn.last_used = time.monotonic()
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    def _drained(self, conn: _Connection) -> None:
+        self._draining.discard(conn)
+        self._release(conn)
+        # Connections whose late answer never came are closed rather than kept forever.
+        now = time.monotonic()
+        for stuck in [c for c in self._draining if now - c.draining > IDLE_SECONDS]:
+            self._draining.discard(stuck)
+            stuck.close()
 
     def close(self) -> None:
-        for conn in self._idle:
+        for conn in [*self._idle, *self._draining]:
             conn.close()
         self._idle.clear()
+        self._draining.clear()

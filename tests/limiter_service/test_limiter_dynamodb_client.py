@@ -268,3 +268,20 @@ async def test_an_answer_that_arrived_while_the_process_stalled_is_used(stubs: A
         assert store.calls == 3 and store.reachable
     finally:
         await store.aclose()
+
+
+async def test_a_timed_out_connection_is_reused_after_its_late_answer_is_discarded(stubs: Any) -> None:
+    stub = stubs("--slow-every", "3", "--slow-ms", "150")  # answer 3 (the second UpdateItem) comes 150 ms late
+    store = store_for(stub.url(), timeout_ms=50, max_attempts=1)
+    try:
+        await store.warm_up()  # answer 1 (GetItem)
+        assert (await store.incr_if("k", 1, 100, EXPIRES)).count == 1  # answer 2
+        with pytest.raises(StoreError) as info:
+            await store.incr_if("k", 1, 100, EXPIRES)  # answer 3: late, after the deadline
+        assert info.value.reason == "timeout"
+        await asyncio.sleep(0.3)  # the late answer arrives and is discarded
+        # The same connection again: the late answer (count 2) is not read as this one's.
+        assert (await store.incr_if("k", 1, 100, EXPIRES)).count == 3
+        assert store._http is not None and store._http.opened == 1
+    finally:
+        await store.aclose()
