@@ -187,7 +187,12 @@ def main() -> int:
                 return 0
             capacity = med["dynamodb"]["rps"]
             deadline = f"store deadline {args.store_timeout_ms} ms"
-            overload(servers["dynamodb"][1], capacity, args, f"{deadline}, shedding on (LIMITER_STORE_MAX_PENDING=64)")
+            overload(
+                servers["dynamodb"][1],
+                capacity,
+                args,
+                f"{deadline}, shedding on (LIMITER_STORE_MAX_PENDING=128, the default)",
+            )
             off, off_url = start_limiter({**ddb, "LIMITER_STORE_MAX_PENDING": "10000"})
             procs.append(off)
             run_wrk(int(off_url.rsplit(":", 1)[1]), 2, args.connections)

@@ -24,14 +24,14 @@ class Settings(BaseSettings):
     store_timeout_ms: int = Field(default=50, ge=1, le=10_000, description="deadline of a store call, retries included")
     store_max_attempts: int = Field(default=2, ge=1, le=5, description="attempts per store call within the deadline")
     store_connections: int = Field(
-        default=64,
+        default=128,
         ge=1,
         le=10_000,
         description="idle keep-alive connections to DynamoDB kept between calls (a burst up to "
         "store_max_pending then reuses connections instead of opening and closing them)",
     )
     store_max_pending: int = Field(
-        default=64,
+        default=128,
         ge=1,
         le=10_000,
         description="DynamoDB calls in progress at once per process; beyond it a decision is shed at once "
