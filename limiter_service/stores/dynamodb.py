@@ -11,7 +11,8 @@ boto3 ``update_item`` in a thread pool (the old store)  784 µs     limiter: 0.2
 aiodynamo over aiohttp                                  ~260 µs    its credential chain has no IRSA
 botocore ``SigV4Auth`` + aiohttp ``ClientSession``      259 µs     signing 82 µs, aiohttp ~110 µs
 own SigV4 (checked against botocore's) + aiohttp        164 µs     limiter: 0.43x the memory store
-own SigV4 + keep-alive pool with httptools (this)        75 µs     limiter: 0.56-0.6x, see README
+own SigV4 + keep-alive pool with httptools               75 µs     limiter: CPU 0.59-0.63x
+... + the UpdateItem body from a template (this)     61-66 µs     limiter: CPU 0.64x, see README
 =====================================================  ==========  =====================================
 
 - **Credentials**: botocore's standard chain (environment, IRSA web identity, EKS Pod Identity and
@@ -114,6 +115,18 @@ AUTH_CODES = frozenset(
     }
 )
 
+#: The fixed members of every UpdateItem request (see DynamoDBStore._update_body).
+UPDATE_FIXED = json.dumps(
+    {
+        "UpdateExpression": "ADD #c :cost SET #e = if_not_exists(#e, :exp)",
+        "ConditionExpression": "attribute_not_exists(pk) OR #c <= :max",
+        "ExpressionAttributeNames": {"#c": "count", "#e": "expires_at"},
+        "ReturnValues": "UPDATED_NEW",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    },
+    separators=(",", ":"),
+)[1:-1]
+
 #: Called after every backend call: (operation, seconds, error reason or None).
 Observer = Callable[[str, float, str | None], None]
 
@@ -194,6 +207,7 @@ class DynamoDBStore(Store):
         endpoint_url: str | None = None,
     ) -> None:
         self.table = table
+        self._table_json = json.dumps(table)
         self.timeout = timeout_ms / 1000.0
         self.max_attempts = max(1, max_attempts)
         self._attempt_timeout = self.timeout / self.max_attempts
@@ -295,7 +309,7 @@ class DynamoDBStore(Store):
         return data
 
     # -- the call wrapper --------------------------------------------------------------------
-    async def _call(self, operation: str, payload: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    async def _call(self, operation: str, payload: dict[str, Any] | bytes) -> tuple[bool, dict[str, Any]]:
         """One DynamoDB request within the deadline: ``(True, answer)``, or ``(False, error body)`` for a
         failed condition (an answer, not a failure: it carries the old item). Raises StoreError."""
         loop = asyncio.get_running_loop()
@@ -312,7 +326,7 @@ class DynamoDBStore(Store):
                 reason="overloaded",
                 operation=operation,
             )
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        body = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
         deadline = start + self.timeout
         last: BaseException | None = None
         stalled = False
@@ -394,27 +408,21 @@ class DynamoDBStore(Store):
             self._observer(operation, seconds, reason)
 
     # -- operations --------------------------------------------------------------------------
+    def _update_body(self, key: str, cost: int, most: int, expires_at: int) -> bytes:
+        """The UpdateItem request: the conditional ADD, as JSON. Built from a template around the
+        JSON-encoded key (json.dumps of the whole document measured ~25 µs a decision; a test checks
+        that the two give the same document)."""
+        return (
+            f'{{"TableName":{self._table_json},"Key":{{"pk":{{"S":{json.dumps(key)}}}}},{UPDATE_FIXED},'
+            f'"ExpressionAttributeValues":{{":cost":{{"N":"{cost}"}},":max":{{"N":"{most}"}},'
+            f'":exp":{{"N":"{expires_at}"}}}}}}'
+        ).encode()
+
     async def incr_if(self, key: str, cost: int, ceiling: int, expires_at: int) -> IncrResult:
         if cost > ceiling:
             # The attribute_not_exists branch would admit it on a fresh key: refuse without I/O.
             return IncrResult(False, None)
-        applied, out = await self._call(
-            "UpdateItem",
-            {
-                "TableName": self.table,
-                "Key": {"pk": {"S": key}},
-                "UpdateExpression": "ADD #c :cost SET #e = if_not_exists(#e, :exp)",
-                "ConditionExpression": "attribute_not_exists(pk) OR #c <= :max",
-                "ExpressionAttributeNames": {"#c": "count", "#e": "expires_at"},
-                "ExpressionAttributeValues": {
-                    ":cost": {"N": str(cost)},
-                    ":max": {"N": str(ceiling - cost)},
-                    ":exp": {"N": str(expires_at)},
-                },
-                "ReturnValues": "UPDATED_NEW",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            },
-        )
+        applied, out = await self._call("UpdateItem", self._update_body(key, cost, ceiling - cost, expires_at))
         if not applied:
             count = (out.get("Item") or {}).get("count", {}).get("N")
             return IncrResult(False, int(count) if count is not None else None)

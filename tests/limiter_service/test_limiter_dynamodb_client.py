@@ -285,3 +285,18 @@ async def test_a_timed_out_connection_is_reused_after_its_late_answer_is_discard
         assert store._http is not None and store._http.opened == 1
     finally:
         await store.aclose()
+
+
+@pytest.mark.parametrize("key", ["k", 'w#r#60#1700000000#"quoted"\\\x1fünï\u2028', "x" * 512])
+def test_the_update_request_is_the_conditional_add(aws_env: dict[str, str], key: str) -> None:
+    store = DynamoDBStore('table "t"', endpoint_url="http://127.0.0.1:9")
+    assert json.loads(store._update_body(key, 3, 7, 1_700_000_180)) == {
+        "TableName": 'table "t"',
+        "Key": {"pk": {"S": key}},
+        "UpdateExpression": "ADD #c :cost SET #e = if_not_exists(#e, :exp)",
+        "ConditionExpression": "attribute_not_exists(pk) OR #c <= :max",
+        "ExpressionAttributeNames": {"#c": "count", "#e": "expires_at"},
+        "ExpressionAttributeValues": {":cost": {"N": "3"}, ":max": {"N": "7"}, ":exp": {"N": "1700000180"}},
+        "ReturnValues": "UPDATED_NEW",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
