@@ -2,18 +2,18 @@
 
 The client keeps botocore for what it does well and replaces only the parts that cost. CPU per
 UpdateItem on one core against a local stub that answers at once (8 calls in flight, uvloop; the
-first three rows are from NOTES.md):
+first two rows are from NOTES.md):
 
-=====================================================  ==========  =====================================
-client                                                 CPU/call    note
-=====================================================  ==========  =====================================
-boto3 ``update_item`` in a thread pool (the old store)  784 µs     limiter: 0.2x the memory store
-aiodynamo over aiohttp                                  ~260 µs    its credential chain has no IRSA
-botocore ``SigV4Auth`` + aiohttp ``ClientSession``      259 µs     signing 82 µs, aiohttp ~110 µs
-own SigV4 (checked against botocore's) + aiohttp        164 µs     limiter: 0.43x the memory store
-own SigV4 + keep-alive pool with httptools               75 µs     limiter: CPU 0.59-0.63x
-... + the UpdateItem body from a template (this)     61-66 µs     limiter: CPU 0.64x, see README
-=====================================================  ==========  =====================================
+==================================================  ========  ===================================
+client                                              CPU/call  note
+==================================================  ========  ===================================
+boto3 update_item in a thread pool (the old store)  784 µs    limiter CPU: 0.17x the memory store
+aiodynamo over aiohttp                              ~260 µs   its credential chain has no IRSA
+botocore SigV4Auth + aiohttp ClientSession          259 µs    signing 82 µs, aiohttp ~110 µs
+own SigV4 (checked against botocore's) + aiohttp    164 µs    limiter CPU: 0.46x
+own SigV4 + keep-alive pool with httptools          75 µs     limiter CPU: 0.59-0.63x
+... + UpdateItem body from a template (this)        61-66 µs  limiter CPU: 0.64-0.68x (README)
+==================================================  ========  ===================================
 
 - **Credentials**: botocore's standard chain (environment, IRSA web identity, EKS Pod Identity and
   container credentials, profiles, instance metadata) with its refreshable credentials. They are frozen
