@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
-#: Idle connections older than this are closed rather than reused (servers drop idle ones; DynamoDB
-#: after about a minute), so a request rarely meets a connection the server has just closed.
+#: Idle connections older than this are closed rather than reused (servers drop idle connections
+#: after a while), so a request rarely meets a connection the server has just closed.
 IDLE_SECONDS = 30.0
 
 
