@@ -19,7 +19,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m limiter_service", description="The rate limiter service.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1; more than 1 needs LIMITER_STORE=dynamodb: the memory store is per process)",
+    )
     sub = parser.add_subparsers(dest="command")
     create = sub.add_parser("create-table", help="create LIMITER_TABLE at the configured endpoint (local runs, tests)")
     create.add_argument(
@@ -32,16 +37,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _invalid_rules(exc: RuleError) -> str:
+    if len(exc.errors) == 1:
+        return f"invalid rules: {exc}"
+    return f"invalid rules ({len(exc.errors)} errors):\n" + "\n".join(f"  {e}" for e in exc.errors)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-rules":
         try:
             rules = load_rules_file(args.file)
         except RuleError as exc:
-            print(f"invalid rules: {exc}", file=sys.stderr)
+            print(_invalid_rules(exc), file=sys.stderr)
             return 2
         print(f"{len(rules)} rules OK")
         return 0
+    if args.workers < 1:
+        print(f"--workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return 2
 
     from pydantic import ValidationError
 
@@ -63,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped,unused-ignore]
 
         from limiter_service.stores.dynamodb import create_table
 
@@ -75,12 +89,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"table {settings.table}: {status}")
         return 0
 
+    if args.workers > 1 and settings.store == "memory":
+        print(
+            f"--workers {args.workers} with LIMITER_STORE=memory: each worker process would keep its own counters, "
+            f"so every limit would admit up to {args.workers} times its value. Use LIMITER_STORE=dynamodb to share "
+            "counters between workers, or one worker per process (scale with replicas).",
+            file=sys.stderr,
+        )
+        return 2
+
     from limiter_service.app import load_rules
 
     try:
         load_rules(settings)  # an invalid rules file stops the service here, with a clear message
     except RuleError as exc:
-        print(f"invalid rules: {exc}", file=sys.stderr)
+        print(_invalid_rules(exc), file=sys.stderr)
         return 2
 
     import uvicorn

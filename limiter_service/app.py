@@ -34,7 +34,7 @@ def load_rules(settings: Settings) -> list[Rule]:
 async def _probe(store: Store, metrics: Metrics, interval: float) -> None:
     """Warm the store up, then keep its reachability fresh while no traffic flows."""
     await store.warm_up()
-    metrics.store_up.set(1 if store.reachable else 0)
+    metrics.set_store_up(1 if store.reachable else 0)
     while True:
         await asyncio.sleep(interval)
         try:
@@ -43,7 +43,7 @@ async def _probe(store: Store, metrics: Metrics, interval: float) -> None:
             log.warning("store probe failed: %s", exc)
         except Exception:  # pragma: no cover - never let the probe die
             log.exception("store probe crashed")
-        metrics.store_up.set(1 if store.reachable else 0)
+        metrics.set_store_up(1 if store.reachable else 0)
 
 
 def _field(err: dict[str, object]) -> str:
@@ -86,7 +86,12 @@ def create_app(
                 await probe
             await store.aclose()
 
+    # /docs and /redoc fetch their JavaScript from a CDN: off unless LIMITER_DOCS=true (a pod has no
+    # business reaching a CDN, and offline they would render blank). /openapi.json needs nothing.
+    docs = (settings or get_settings()).docs
     app = FastAPI(
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
         title="Rate limiter",
         version=__version__,
         description="Rate-limit decisions (POST /v1/check) and the Envoy ext_authz endpoint (/authz/...).",

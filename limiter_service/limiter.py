@@ -12,12 +12,14 @@ from typing import Any
 from limiter_service.algorithms import Decision, FixedWindow, SlidingWindow, window_start
 from limiter_service.clock import Clock
 from limiter_service.metrics import Metrics
-from limiter_service.rules import Algorithm, FailureMode, Rule
+from limiter_service.rules import Algorithm, FailureMode, KeyPart, Rule
 from limiter_service.stores.base import Store, StoreError
 
 log = logging.getLogger(__name__)
 
 MAX_KEY_BYTES = 512
+#: Store errors that are this replica's own overload, answered by the failure mode as "shed".
+SHED_REASONS = frozenset({"overloaded", "stalled"})
 #: Retry-After advertised when a fail-closed rule denies because the store is failing.
 STORE_FAILURE_RETRY_AFTER = 1.0
 
@@ -56,13 +58,24 @@ class Limiter:
         except StoreError as exc:
             log.debug("store error for rule %s: %s", rule.name, exc)
             decision = self._on_failure(rule)
-            outcome = "error_allowed" if decision.allowed else "error_denied"
+            # Shed: this replica's own overload (too many calls in progress, or it stalled past the
+            # deadline), not the store's failure.
+            kind = "shed" if exc.reason in SHED_REASONS else "error"
+            outcome = f"{kind}_allowed" if decision.allowed else f"{kind}_denied"
         else:
             if decision.source in ("over_limit_cache", "lease"):
                 self.metrics.local_hits.labels(rule.name, decision.source.removesuffix("_cache")).inc()
             outcome = "allowed" if decision.allowed else "shadow_denied" if rule.shadow else "denied"
         self._decision_counter(rule.name, outcome).inc()
         return RuleDecision(rule, decision)
+
+    def _without_key(self, rule: Rule, headers: Mapping[str, str], client_ip: str | None) -> None:
+        """A request the rule matches but cannot key: it is not limited by this rule. Counted, because a
+        mesh that stops sending the client address (a wrong trusted-proxy count) silently switches off
+        every per-IP limit."""
+        missing = [str(p) for p in rule.key if not _key_part(p, headers, client_ip)]
+        self.metrics.requests_without_key.labels(rule.name, ",".join(missing)).inc()
+        log.debug("rule %s matches the request but it carries no %s: not limited by it", rule.name, ", ".join(missing))
 
     def _decision_counter(self, rule: str, outcome: str) -> Any:
         """The labelled child counter, cached (``labels()`` costs a lock and a validation per call)."""
@@ -91,6 +104,8 @@ class Limiter:
             key = request_key(rule, headers, client_ip)
             if key is not None:
                 checks.append((rule, key))
+            else:
+                self._without_key(rule, headers, client_ip)
         if not checks:
             return []
         if len(checks) == 1:
@@ -98,18 +113,20 @@ class Limiter:
         return list(await asyncio.gather(*(self.check(rule, key) for rule, key in checks)))
 
 
+def _key_part(part: KeyPart, headers: Mapping[str, str], client_ip: str | None) -> str:
+    """The stripped value of one key part in a request ('' when absent or blank)."""
+    value = client_ip if part.kind == "client_ip" else headers.get(part.header or "")
+    return value.strip() if value else ""
+
+
 def request_key(rule: Rule, headers: Mapping[str, str], client_ip: str | None) -> str | None:
     """The rule's key for a request, or None if a key part is absent (the rule does not apply)."""
     parts: list[str] = []
     for part in rule.key:
-        if part.kind == "client_ip":
-            value = client_ip
-        else:
-            assert part.header is not None
-            value = headers.get(part.header)
-        if value is None or not value.strip():
+        value = _key_part(part, headers, client_ip)
+        if not value:
             return None
-        parts.append(value.strip())
+        parts.append(value)
     key = "\x1f".join(parts) if len(parts) > 1 else parts[0]
     raw = key.encode("utf-8", "surrogateescape")
     if len(raw) > MAX_KEY_BYTES:

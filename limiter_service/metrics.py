@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -11,7 +13,8 @@ class Metrics:
         r = self.registry
         self.decisions = Counter(
             "limiter_decisions",
-            "Decisions by rule and outcome (allowed, denied, shadow_denied, error_allowed, error_denied).",
+            "Decisions by rule and outcome (allowed, denied, shadow_denied, error_allowed, error_denied, "
+            "shed_allowed, shed_denied).",
             ["rule", "outcome"],
             registry=r,
         )
@@ -34,17 +37,41 @@ class Metrics:
             ["rule", "kind"],
             registry=r,
         )
+        self.requests_without_key = Counter(
+            "limiter_requests_without_key",
+            "Requests to /authz that a rule matches but that lack its key parts (listed in 'missing'), so that "
+            "rule does not limit them; e.g. no client address because the mesh's trusted-proxy count is wrong.",
+            ["rule", "missing"],
+            registry=r,
+        )
         self.store_up = Gauge("limiter_store_up", "1 if the last store call or probe succeeded.", registry=r)
         self.rules_loaded = Gauge("limiter_rules_loaded", "Number of rules loaded.", registry=r)
         self.store_up.set(1)
+        self._up = 1
+        self._latency_children: dict[str, Any] = {}
+
+    def _latency(self, operation: str) -> Any:
+        """The labelled histogram, cached: ``labels()`` costs a lock and a validation per call."""
+        child = self._latency_children.get(operation)
+        if child is None:
+            child = self._latency_children[operation] = self.store_latency.labels(operation)
+        return child
+
+    def set_store_up(self, up: int) -> None:
+        """Set limiter_store_up (only on a change: a gauge set takes a lock)."""
+        if up != self._up:
+            self._up = up
+            self.store_up.set(up)
 
     def observe_store(self, operation: str, seconds: float, reason: str | None) -> None:
         """Observer hook for stores: latency of every call, errors by reason."""
         if reason is None:
-            self.store_latency.labels(operation).observe(seconds)
-            self.store_up.set(1)
+            self._latency(operation).observe(seconds)
+            self.set_store_up(1)
+        elif reason in ("overloaded", "stalled"):  # this process's overload: says nothing about the store
+            self.store_errors.labels(operation, reason).inc()
         else:
             if reason != "circuit_open":
-                self.store_latency.labels(operation).observe(seconds)
+                self._latency(operation).observe(seconds)
             self.store_errors.labels(operation, reason).inc()
-            self.store_up.set(0)
+            self.set_store_up(0)

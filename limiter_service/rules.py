@@ -57,10 +57,21 @@ MATCH_FIELDS = frozenset({"hosts", "path_prefix", "methods"})
 class RuleError(ValueError):
     """An invalid rule; the message names the rule and the field."""
 
-    def __init__(self, message: str, *, rule: str | None = None, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, rule: str | None = None, field: str | None = None, errors: Sequence[RuleError] = ()
+    ) -> None:
         super().__init__(message)
         self.rule = rule
         self.field = field
+        #: Every error found, when several were (a file is checked whole); else just this one.
+        self.errors: list[RuleError] = list(errors) or [self]
+
+    @classmethod
+    def combine(cls, errors: Sequence[RuleError]) -> RuleError:
+        """One error for several: the message has one line per error; ``rule``/``field`` are the first's."""
+        if len(errors) == 1:
+            return errors[0]
+        return cls("\n".join(str(e) for e in errors), rule=errors[0].rule, field=errors[0].field, errors=errors)
 
 
 class Algorithm(StrEnum):
@@ -218,62 +229,98 @@ def _enum(ctx: _Ctx, raw: Mapping[str, Any], fld: str, enum: type[StrEnum], defa
 
 
 def parse_rule(raw: Any, index: int = 0) -> Rule:
-    """Validate one rule mapping; raise :class:`RuleError` naming the rule and the field."""
+    """Validate one rule mapping; raise :class:`RuleError` naming the rule and the field (every invalid
+    field of the rule, one per line; ``errors`` lists them)."""
+    rule, errors = _parse_rule(raw, index)
+    if errors:
+        raise RuleError.combine(errors)
+    assert rule is not None
+    return rule
+
+
+def _parse_rule(raw: Any, index: int) -> tuple[Rule | None, list[RuleError]]:
+    """The rule, or None and every error found in it (each field is checked, not only the first)."""
     if not isinstance(raw, Mapping):
-        raise RuleError(f"rules[{index}]: must be a mapping, got {raw!r}", field=None)
+        return None, [RuleError(f"rules[{index}]: must be a mapping, got {raw!r}", field=None)]
+    errors: list[RuleError] = []
+
+    def check(parse: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return parse(*args, **kwargs)
+        except RuleError as exc:
+            errors.append(exc)
+            return None
+
     name = raw.get("name")
     ctx = _Ctx(index, name if isinstance(name, str) else None)
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ctx.error("name", f"must match {NAME_RE.pattern} (letters, digits, . _ -), got {name!r}")
-    unknown = sorted(set(map(str, raw)) - RULE_FIELDS)
-    if unknown:
-        raise ctx.error(unknown[0], f"is not a known field (known: {', '.join(sorted(RULE_FIELDS))})")
-    limit = _int(ctx, raw, "limit", 1, MAX_LIMIT)
-    window = _int(ctx, raw, "window_seconds", 1, MAX_WINDOW_SECONDS)
-    algorithm = _enum(ctx, raw, "algorithm", Algorithm, Algorithm.FIXED_WINDOW)
-    failure_mode = _enum(ctx, raw, "failure_mode", FailureMode, FailureMode.OPEN)
+        errors.append(ctx.error("name", f"must match {NAME_RE.pattern} (letters, digits, . _ -), got {name!r}"))
+    for unknown in sorted(set(map(str, raw)) - RULE_FIELDS):
+        errors.append(ctx.error(unknown, f"is not a known field (known: {', '.join(sorted(RULE_FIELDS))})"))
+    limit = check(_int, ctx, raw, "limit", 1, MAX_LIMIT)
+    window = check(_int, ctx, raw, "window_seconds", 1, MAX_WINDOW_SECONDS)
+    algorithm = check(_enum, ctx, raw, "algorithm", Algorithm, Algorithm.FIXED_WINDOW)
+    failure_mode = check(_enum, ctx, raw, "failure_mode", FailureMode, FailureMode.OPEN)
     shadow = raw.get("shadow", False)
     if not isinstance(shadow, bool):
-        raise ctx.error("shadow", f"must be true or false, got {shadow!r}")
-    lease = _int(ctx, raw, "lease", 0, limit, default=0)
-    if lease and algorithm is not Algorithm.FIXED_WINDOW:
-        raise ctx.error("lease", "leases are supported with algorithm fixed_window only")
-    return Rule(
+        errors.append(ctx.error("shadow", f"must be true or false, got {shadow!r}"))
+    lease = check(_int, ctx, raw, "lease", 0, limit if limit is not None else MAX_LIMIT, default=0)
+    if lease and algorithm is not None and algorithm is not Algorithm.FIXED_WINDOW:
+        errors.append(ctx.error("lease", "leases are supported with algorithm fixed_window only"))
+    key = check(_parse_key, ctx, raw.get("key"))
+    match = check(_parse_match, ctx, raw.get("match"))
+    if errors:
+        return None, errors
+    assert isinstance(name, str)
+    rule = Rule(
         name=name,
-        key=_parse_key(ctx, raw.get("key")),
+        key=key,
         limit=limit,
         window_seconds=window,
-        match=_parse_match(ctx, raw.get("match")),
+        match=match,
         algorithm=algorithm,
         shadow=shadow,
         failure_mode=failure_mode,
         lease=lease,
     )
+    return rule, []
 
 
 def parse_rules(data: Any) -> list[Rule]:
     """Validate a rules document (``{"rules": [...]}``) and return its rules.
 
-    Raises :class:`RuleError` (a ``ValueError``) whose message names the rule and the field.
+    Raises :class:`RuleError` (a ``ValueError``) whose message names the rule and the field of every
+    error in the document, one per line (``errors`` lists them; ``rule`` and ``field`` are the first's).
     """
     if not isinstance(data, Mapping):
         raise RuleError(f"the rules document must be a mapping with a 'rules' list, got {data!r}")
-    unknown = sorted(set(map(str, data)) - {"rules"})
-    if unknown:
-        raise RuleError(f"unknown top-level field '{unknown[0]}' (only 'rules' is allowed)", field=unknown[0])
+    errors: list[RuleError] = [
+        RuleError(f"unknown top-level field '{unknown}' (only 'rules' is allowed)", field=unknown)
+        for unknown in sorted(set(map(str, data)) - {"rules"})
+    ]
     raw_rules = data.get("rules")
     if isinstance(raw_rules, str) or not isinstance(raw_rules, Sequence):
-        raise RuleError(f"field 'rules' must be a list of rules, got {raw_rules!r}", field="rules")
-    rules = [parse_rule(raw, i) for i, raw in enumerate(raw_rules)]
+        errors.append(RuleError(f"field 'rules' must be a list of rules, got {raw_rules!r}", field="rules"))
+        raise RuleError.combine(errors)
+    rules: list[Rule] = []
     seen: dict[str, int] = {}
-    for i, rule in enumerate(rules):
-        if rule.name in seen:
-            raise RuleError(
-                f"rules[{i}] ('{rule.name}'): field 'name': duplicates rules[{seen[rule.name]}]",
-                rule=rule.name,
-                field="name",
-            )
-        seen[rule.name] = i
+    for i, raw in enumerate(raw_rules):
+        rule, rule_errors = _parse_rule(raw, i)
+        errors.extend(rule_errors)
+        name = raw.get("name") if isinstance(raw, Mapping) else None
+        if isinstance(name, str) and NAME_RE.match(name):
+            if name in seen:
+                errors.append(
+                    RuleError(
+                        f"rules[{i}] ('{name}'): field 'name': duplicates rules[{seen[name]}]", rule=name, field="name"
+                    )
+                )
+            else:
+                seen[name] = i
+        if rule is not None:
+            rules.append(rule)
+    if errors:
+        raise RuleError.combine(errors)
     return rules
 
 
@@ -293,7 +340,8 @@ def load_rules_file(path: str | Path) -> list[Rule]:
     try:
         return parse_rules(data)
     except RuleError as exc:
-        raise RuleError(f"{path}: {exc}", rule=exc.rule, field=exc.field) from exc
+        located = [RuleError(f"{path}: {e}", rule=e.rule, field=e.field) for e in exc.errors]
+        raise RuleError.combine(located) from exc
 
 
 #: The rule set used when no rules file is configured (documented in README.md).

@@ -69,8 +69,9 @@ class CheckResponse(BaseModel):
     retry_after: float | None = Field(description="seconds to wait when denied, else null")
 
 
-class ErrorResponse(BaseModel):
-    error: str
+class UnknownRuleResponse(BaseModel):
+    error: str = Field(description="'unknown rule ...; known rules: ...'")
+    known_rules: list[str] = Field(description="the names of the loaded rules")
 
 
 class FieldError(BaseModel):
@@ -88,7 +89,7 @@ class ValidationErrorResponse(BaseModel):
     "/v1/check",
     response_model=CheckResponse,
     responses={
-        404: {"model": ErrorResponse, "description": "unknown rule"},
+        404: {"model": UnknownRuleResponse, "description": "unknown rule; lists the known ones"},
         422: {"model": ValidationErrorResponse, "description": "invalid body; names the field"},
     },
 )
@@ -100,8 +101,9 @@ async def check(body: CheckRequest, request: Request) -> Response:
     limiter: Limiter = request.app.state.limiter
     rule = limiter.rules.get(body.rule)
     if rule is None:
+        known = sorted(limiter.rules)
         return Response(
-            json.dumps({"error": f"unknown rule {body.rule!r}"}),
+            json.dumps({"error": f"unknown rule {body.rule!r}; known rules: {', '.join(known)}", "known_rules": known}),
             status_code=404,
             media_type="application/json",
         )

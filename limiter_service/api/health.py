@@ -26,7 +26,7 @@ async def readyz(limiter: LimiterDep, metrics: MetricsDep, response: Response) -
     loaded, or when the store is unreachable and every rule fails closed.
     """
     reachable = limiter.store.reachable
-    metrics.store_up.set(1 if reachable else 0)
+    metrics.set_store_up(1 if reachable else 0)
     rules_loaded = len(limiter.rules)
     ready = rules_loaded > 0 and (reachable or not limiter.all_fail_closed)
     if not ready:

@@ -16,7 +16,7 @@ __all__ = ["IncrResult", "MemoryStore", "Store", "StoreError", "create_store"]
 
 
 def create_store(settings: Settings, clock: Clock, observer: Observer | None = None) -> Store:
-    """Build the store named by ``LIMITER_STORE`` (boto3 is imported only for ``dynamodb``)."""
+    """Build the store named by ``LIMITER_STORE`` (botocore and aiohttp are imported only for ``dynamodb``)."""
     if settings.store == "memory":
         return MemoryStore(clock=clock, max_keys=settings.memory_max_keys)
     from limiter_service.stores.dynamodb import DynamoDBStore
@@ -25,7 +25,8 @@ def create_store(settings: Settings, clock: Clock, observer: Observer | None = N
         settings.table,
         timeout_ms=settings.store_timeout_ms,
         max_attempts=settings.store_max_attempts,
-        threads=settings.store_threads,
+        max_connections=settings.store_connections,
+        max_pending=settings.store_max_pending,
         observer=observer,
         clock=clock,
     )

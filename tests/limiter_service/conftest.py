@@ -6,9 +6,8 @@ the test fails. Helpers live in limiter_testutil.py.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +80,16 @@ def service_factory(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.dynamodb)])
-def store(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Store]:
-    """Every store, for the same cases (alisaifee/limits ALL_STORAGES)."""
+async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
+    """Every store, for the same cases (alisaifee/limits ALL_STORAGES); closed on the test's event loop,
+    where its connections live."""
     if request.param == "memory":
         s: Store = MemoryStore(clock=clock)
     else:
         server: LocalServer = request.getfixturevalue("dynalite")
         s = dynamodb_store(server.endpoint, request.getfixturevalue("dynalite_table"), clock)
     yield s
-    asyncio.run(s.aclose())
+    await s.aclose()
 
 
 @pytest.fixture()

@@ -97,11 +97,16 @@ class LocalServer:
             self.proc = None
 
     def client(self) -> Any:
+        return self.client_for(self.endpoint)
+
+    @staticmethod
+    def client_for(endpoint: str) -> Any:
+        """A boto3 client on a local endpoint: an independent reader of what the store wrote."""
         import boto3
 
         return boto3.session.Session(region_name="us-east-1").client(
             "dynamodb",
-            endpoint_url=self.endpoint,
+            endpoint_url=endpoint,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
@@ -156,20 +161,10 @@ def make_table(server: LocalServer) -> str:
 
 
 def dynamodb_store(endpoint: str, table: str, clock: Clock, **kwargs: Any) -> DynamoDBStore:
-    import boto3
-
-    def factory(config: Any) -> Any:
-        return boto3.session.Session(region_name="us-east-1").client(
-            "dynamodb",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=config,
-        )
-
+    """A store on a local endpoint; credentials and region come from the environment (``aws_env``)."""
     kwargs.setdefault("timeout_ms", 5000)
     kwargs.setdefault("max_attempts", 2)
-    return DynamoDBStore(table, clock=clock, client_factory=factory, **kwargs)
+    return DynamoDBStore(table, clock=clock, endpoint_url=endpoint, **kwargs)
 
 
 class CountingStore(Store):

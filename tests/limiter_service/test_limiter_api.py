@@ -83,9 +83,54 @@ def test_check_answers_the_decision_with_ratelimit_headers(client: TestClient) -
     assert check(client, rule="per-key", key="bob").json()["allowed"]
 
 
-def test_unknown_rule_is_404(client: TestClient) -> None:
+def test_unknown_rule_is_404_listing_the_known_ones(client: TestClient) -> None:
     r = check(client, rule="nope", key="k")
-    assert r.status_code == 404 and "nope" in r.json()["error"]
+    assert r.status_code == 404
+    assert r.json() == {
+        "error": "unknown rule 'nope'; known rules: per-ip, per-key, shadowed",
+        "known_rules": ["per-ip", "per-key", "shadowed"],
+    }
+
+
+def without_key(client: TestClient) -> dict[tuple[str, str], float]:
+    """limiter_requests_without_key_total by (rule, missing), from /metrics."""
+    found = re.findall(
+        r'^limiter_requests_without_key_total\{missing="([^"]*)",rule="([^"]*)"\} ([0-9.]+)$',
+        client.get("/metrics").text,
+        re.MULTILINE,
+    )
+    return {(rule, missing): float(value) for missing, rule, value in found}
+
+
+def test_requests_a_rule_matches_but_cannot_key_are_counted_and_logged(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert without_key(client) == {}
+    caplog.set_level("DEBUG", logger="limiter_service.limiter")
+    # The mesh sent no client address (e.g. a wrong numTrustedProxies) and no API key: both rules match
+    # GET api.example.com/api/..., neither can key it, so neither limits it.
+    r = client.get("/authz/api/items", headers={"host": "api.example.com"})
+    assert r.status_code == 200
+    assert without_key(client) == {("per-key", "header:x-api-key"): 1.0, ("per-ip", "client_ip"): 1.0}
+    assert "rule per-ip matches the request but it carries no client_ip" in caplog.text
+    # With the address: per-ip applies; the counter for per-key alone grows.
+    authz(client)
+    assert without_key(client) == {("per-key", "header:x-api-key"): 2.0, ("per-ip", "client_ip"): 1.0}
+    # A rule that does not match the request is not counted (DELETE is not in per-key's methods).
+    client.request(
+        "DELETE", "/authz/api/items", headers={"host": "api.example.com", "x-envoy-external-address": "192.0.2.9"}
+    )
+    assert without_key(client) == {("per-key", "header:x-api-key"): 2.0, ("per-ip", "client_ip"): 1.0}
+
+
+def test_docs_are_off_unless_enabled_and_openapi_is_always_served(tmp_path: Path) -> None:
+    with TestClient(build(tmp_path)) as off:
+        assert off.get("/docs").status_code == 404 and off.get("/redoc").status_code == 404
+        assert off.get("/openapi.json").json()["info"]["title"] == "Rate limiter"
+    path = tmp_path / "on.yaml"
+    path.write_text(RULES)
+    with TestClient(create_app(Settings(rules_file=path, docs=True))) as on:
+        assert on.get("/docs").status_code == 200 and "swagger" in on.get("/docs").text.lower()
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,8 @@ async def stored_expiry(store: Store, k: str) -> int | None:
     if isinstance(store, MemoryStore):
         return store.expires_at(k)
     assert isinstance(store, DynamoDBStore)
-    item = store._client.get_item(TableName=store.table, Key={"pk": {"S": k}}, ConsistentRead=True)["Item"]
+    client = LocalServer.client_for(store.endpoint_url)
+    item = client.get_item(TableName=store.table, Key={"pk": {"S": k}}, ConsistentRead=True)["Item"]
     return int(item["expires_at"]["N"])
 
 
@@ -206,3 +207,33 @@ async def test_warm_up_never_raises_and_reports_reachability(
     await up.warm_up(timeout=10)
     assert up.reachable
     await up.aclose()
+
+
+@pytest.mark.dynamodb
+async def test_a_timeout_this_process_stalled_through_is_shed_not_a_store_failure(
+    blackhole: int, clock: FakeClock
+) -> None:
+    store = dynamodb_store(
+        f"http://127.0.0.1:{blackhole}", "t", clock, timeout_ms=50, max_attempts=1, reset_after_failures=1
+    )
+    try:
+        await store.warm_up(timeout=0.2)  # resolves credentials; the blackhole never answers the probe
+
+        async def stall() -> None:
+            time.sleep(0.3)  # blocks the event loop: the call's timer fires 250 ms late
+
+        blocker = asyncio.get_running_loop().create_task(stall())
+        with pytest.raises(StoreError) as info:
+            await store.incr_if(key(), 1, 5, int(clock()) + 60)
+        await blocker
+        assert info.value.reason == "stalled"
+        # Not counted by the breaker (it opens after 1 failure here): the next call reaches the server
+        # and times out on its own, a store failure this time.
+        with pytest.raises(StoreError) as info:
+            await store.incr_if(key(), 1, 5, int(clock()) + 60)
+        assert info.value.reason == "timeout"
+        with pytest.raises(StoreError) as info:
+            await store.incr_if(key(), 1, 5, int(clock()) + 60)
+        assert info.value.reason == "circuit_open"
+    finally:
+        await store.aclose()
