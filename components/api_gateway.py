@@ -2,7 +2,7 @@
 
 Why each piece is what it is:
 
-- REST, not HTTP API: WAF attaches only to REST stages (ARCHITECTURE 2). The regional web ACL that
+- REST, not HTTP API: WAF attaches only to REST stages (AWS WAF developer guide). The regional web ACL that
   guards the ALB is associated with the stage too (`stage.arn`).
 - VPC link v2 (`aws.apigatewayv2.VpcLink`) with `Integration.integration_target` = the NLB's ARN:
   REST APIs take v2 links since late 2025 and pulumi-aws 7.51 has `integration_target`; v1
@@ -16,7 +16,7 @@ Why each piece is what it is:
 - The integration URI is `http://api.<domain>/{proxy}`: its host is the Host header the gateway sees,
   its path comes from the `{proxy}` path parameter. Clients call `https://api.<domain>/...` (the custom
   domain's base path mapping hides the stage from them), but AWS documents that a private integration
-  sends the stage in front of the path (`/<stage>/path`, ARCHITECTURE 2a). REST has no request-parameter
+  sends the stage in front of the path (`/<stage>/path`, API Gateway developer guide). REST has no request-parameter
   override of the whole path for an HTTP_PROXY integration (HTTP API's `overwrite:path`); the
   `$context.requestOverride` route needs a mapping template, i.e. a non-proxy integration that would
   rewrite bodies. So the design's other option applies: the API ingress gateway routes on it. The stage

@@ -1,6 +1,6 @@
 """The edge of the request path: Route 53, WAF, CloudFront, the ALB and (through api_gateway.py) API Gateway.
 
-Two components (ARCHITECTURE 2 and 2a):
+Two components:
 
 `RegionalEdge`, once per region, with that region's provider:
 - a REGIONAL WAFv2 web ACL (AWS managed rule groups common, known bad inputs, IP reputation; a per-IP

@@ -1,6 +1,6 @@
 """Observability: alarm notifications, AWS-native alarms, the limiter's Prometheus alerts, one dashboard.
 
-Three components (ARCHITECTURE 2, "Observability"):
+Three components:
 
 `AlarmTopic`, once per region that has alarms (every stack region, and us-east-1 for the Route 53
 health-check alarms): an SNS topic encrypted with a customer-managed KMS key, a topic policy that lets

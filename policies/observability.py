@@ -2,11 +2,10 @@
 
 Enforcement levels, and why:
 
-- `alarm-per-resource`: ADVISORY by default (set it to mandatory in the pack's config,
-  `{"alarm-per-resource": "mandatory"}`, for production stacks). Every internet-facing ALB, every
-  API Gateway stage that is not PRIVATE and every DynamoDB table must have at least one CloudWatch
-  metric alarm bound to it. A stack without alarms is not unsafe the way a stack without WAF is, so
-  the default only warns; a stack that runs production traffic should refuse it.
+- `alarm-per-resource`: ADVISORY. Every internet-facing ALB, every API Gateway stage that is not
+  PRIVATE and every DynamoDB table must have at least one CloudWatch metric alarm bound to it. A stack
+  without alarms is not unsafe the way a stack without WAF is, so the default only warns; a stack that
+  runs production traffic should refuse it: `{"alarm-per-resource": "mandatory"}` in the pack's config.
 
 Binding: an alarm is bound to a resource when its `dimensions` or `metricQueries` were derived from
 that resource's outputs (the property dependency, the only link in a first preview, where the

@@ -2,7 +2,8 @@
 
 Each run happens in a fresh Python process: the Pulumi runtime keeps global state (settings, the
 root stack resource, the event loop) that made repeated runs in one process unreliable, and the
-policy analyzer must not share a process with the mocks (../shared/NOTES.md).
+policy analyzer must not share a process with the mocks (setting the engine's PULUMI_* variables
+there let each Analyze call reconfigure the mocked runtime).
 
     from tools.mocked_run import run_stack
     record = run_stack("dev", preview=True)

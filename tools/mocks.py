@@ -10,7 +10,8 @@ the inputs, so every computed output is unknown, as in a first `pulumi preview`.
   inputs in wire form, and the mock's outputs), which tests and the offline preview inspect;
 - it replaces resource references in a request by plain strings before the base class deserializes
   them (with the stock monitor, remote components that take resources as inputs made runs flaky:
-  "Future attached to a different loop", or a hang; see ../shared/NOTES.md);
+  "Future attached to a different loop", or a hang: the stock monitor re-hydrates the referenced
+  resources on its worker thread);
 - it implements `Call`, which the stock monitor lacks, by routing to `Mocks.call`.
 """
 

@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "policy-pack.md"
-AREAS = ("network", "data", "compute", "storage")
+AREAS = ("network", "data", "compute", "storage", "observability")
 
 _BULLET = re.compile(r"^- (?P<names>(`[a-z0-9-]+`(, | and )?)+): (?P<text>.*)$")
 

@@ -20,8 +20,8 @@ async def healthz() -> dict[str, str]:
 async def readyz(limiter: LimiterDep, metrics: MetricsDep, response: Response) -> dict[str, object]:
     """Readiness: reports the store's reachability, but fails only when this replica cannot decide.
 
-    ARCHITECTURE.md section 4 refines the issue's "store reachable": a store outage alone must not
-    make every replica unready at once (that would turn fail-open rules into a total outage). So the
+    "Ready" is not "store reachable": a store outage alone must not make every replica unready at
+    once (that would turn fail-open rules into a total outage). So the
     body and ``limiter_store_up`` report reachability, and the status is 503 only when no rules are
     loaded, or when the store is unreachable and every rule fails closed.
     """

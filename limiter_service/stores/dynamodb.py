@@ -2,7 +2,7 @@
 
 The client keeps botocore for what it does well and replaces only the parts that cost. CPU per
 UpdateItem on one core against a local stub that answers at once (8 calls in flight, uvloop; the
-first two rows are from NOTES.md):
+first two rows were measured before this client, with the same stub):
 
 ==================================================  ========  ===================================
 client                                              CPU/call  note

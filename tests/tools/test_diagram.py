@@ -62,13 +62,13 @@ def test_prod_request_path_from_route53_to_the_tables(prod_preview):
         alb = f"ALB<br/>{region}-edge-alb"
         web = f"Istio gateway<br/>istio-ingress-web ({region}-mesh-gateway-web)"
         api = f"Istio gateway<br/>istio-ingress-api ({region}-mesh-gateway-api)"
-        limiter = f"limiter<br/>{region}-mesh-limiter"
+        limiter = f"limiter<br/>{region}-limiter-deployment"
         counters = f"DynamoDB table<br/>{region}-data-counters"
         assert ("CloudFront<br/>global-edge-cdn", "origin", origin) in edges
         assert (origin, "alias", waf) in edges and (waf, "", alb) in edges
         assert (alb, "target group", web) in edges
         assert (web, "ext_authz", limiter) in edges and (limiter, "", counters) in edges
-        assert (web, "route", f"service<br/>{region}-mesh-svc-orders") in edges
+        assert (web, "route", f"service<br/>{region}-services-orders-deployment") in edges
         # the API path: custom domain -> its WAF -> stage -> VPC link -> internal NLB -> API gateway
         stage = f"API Gateway stage<br/>{region}-edge-apigw-stage"
         link = f"VPC link<br/>{region}-edge-apigw-vpc-link"
