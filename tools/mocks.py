@@ -299,6 +299,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             rid = f"sg-{long_h}"
             state.update(arn=arn("ec2", f"security-group/{rid}"), name=_physical_name(inputs, name, h))
         elif typ == "aws:ec2/eip:Eip":
+            # EC2 AllocateAddress: an allocation id eipalloc-<17 hex> and a public IPv4 (a TEST-NET-3 address here).
             rid = f"eipalloc-{long_h}"
             state.update(publicIp=f"203.0.113.{int(h[:2], 16) % 250 + 1}", allocationId=rid)
         elif typ in (
@@ -314,23 +315,29 @@ class PlatformMocks(pulumi_mocks.Mocks):
             rid = f"vpce-{long_h}"
             state.update(arn=arn("ec2", f"vpc-endpoint/{rid}"), prefixListId=f"pl-{h}", state="available")
         elif typ == "aws:kms/key:Key":
+            # KMS CreateKey: KeyId is a UUID, Arn arn:aws:kms:<region>:<account>:key/<KeyId>.
             rid = f"{h}-{_digest(h, 'k', n=4)}-4a4a-8b8b-{_digest(h, 'kk', n=12)}"
             state.update(arn=arn("kms", f"key/{rid}"), keyId=rid)
         elif typ == "aws:kms/alias:Alias":
+            # KMS ListAliases: AliasArn arn:aws:kms:<region>:<account>:alias/<name>.
             state.update(arn=arn("kms", str(inputs.get("name") or f"alias/{name}")))
         elif typ == "aws:iam/role:Role":
+            # IAM CreateRole: Arn arn:aws:iam::<account>:role/<name>, RoleId AROA...; the id is the name.
             role_name = _physical_name(inputs, name, h)
             rid = role_name
             state.update(arn=arn("iam", f"role/{role_name}", global_=True), name=role_name, uniqueId=f"AROA{h.upper()}")
         elif typ == "aws:iam/policy:Policy":
+            # IAM CreatePolicy: Arn arn:aws:iam::<account>:policy/<name>; the id is the ARN.
             policy_name = _physical_name(inputs, name, h)
             state.update(arn=arn("iam", f"policy/{policy_name}", global_=True), name=policy_name)
             rid = state["arn"]
         elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            # IAM CreateOpenIDConnectProvider: arn:aws:iam::<account>:oidc-provider/<url without https://>.
             url = str(inputs.get("url", "")).removeprefix("https://")
             state.update(arn=arn("iam", f"oidc-provider/{url}", global_=True))
             rid = state["arn"]
         elif typ == "aws:dynamodb/table:Table":
+            # DynamoDB DescribeTable: TableArn arn:aws:dynamodb:<region>:<account>:table/<name>; the id is the name.
             table = _physical_name(inputs, name, h)
             rid = table
             state.update(name=table, arn=arn("dynamodb", f"table/{table}"))
@@ -408,6 +415,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             )
             rid = state["arn"]
         elif typ == "aws:acm/certificateValidation:CertificateValidation":
+            # terraform-provider-aws acm/certificate_validation.go: the id is the certificate ARN.
             rid = str(inputs.get("certificateArn", name))
         elif typ == "aws:wafv2/webAcl:WebAcl":
             scope = "global" if inputs.get("scope") == "CLOUDFRONT" else "regional"
@@ -422,12 +430,15 @@ class PlatformMocks(pulumi_mocks.Mocks):
             )
             rid = uuid
         elif typ == "aws:wafv2/webAclAssociation:WebAclAssociation":
+            # terraform-provider-aws wafv2/web_acl_association.go: the id is "<web ACL ARN>,<resource ARN>".
             rid = f"{inputs.get('webAclArn')},{inputs.get('resourceArn')}"
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            # CloudWatch Logs: arn:aws:logs:<region>:<account>:log-group:<name>; the id is the name.
             lg = _physical_name(inputs, name, h)
             state.update(name=lg, arn=arn("logs", f"log-group:{lg}"))
             rid = lg
         elif typ in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
+            # pulumi-aws s3 Bucket: AutoNameTransform(bucket, 63, lower); arn:aws:s3:::<bucket>; the id is the bucket.
             bucket = inputs.get("bucket") or _physical_name({"namePrefix": inputs.get("bucketPrefix")}, name, h)
             state.update(
                 bucket=bucket,
@@ -438,6 +449,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
             )
             rid = bucket
         elif typ == "aws:ecr/repository:Repository":
+            # ECR CreateRepository: repositoryUri <account>.dkr.ecr.<region>.amazonaws.com/<name>.
             repo = _physical_name(inputs, name, h)
             state.update(
                 name=repo,
@@ -452,13 +464,16 @@ class PlatformMocks(pulumi_mocks.Mocks):
             tags = [t for t in inputs.get("tags") or [] if isinstance(t, str)]
             state.update(digest=digest, ref=f"{tags[0]}@{digest}" if tags else digest)
         elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            # CloudWatch DescribeAlarms: AlarmArn arn:aws:cloudwatch:<region>:<account>:alarm:<name>.
             alarm = _physical_name(inputs, name, h)
             state.update(name=alarm, arn=arn("cloudwatch", f"alarm:{alarm}"))
             rid = alarm
         elif typ == "aws:route53/healthCheck:HealthCheck":
+            # Route 53 CreateHealthCheck: Id is a UUID; the ARN has no region or account.
             rid = f"{h}-{_digest(h, 'hc', n=4)}-4c4c-9d9d-{_digest(h, 'hc2', n=12)}"
             state.update(arn=f"arn:aws:route53:::healthcheck/{rid}")
         elif typ == "aws:route53/record:Record":
+            # terraform-provider-aws route53/record.go: the id is "<zone id>_<name>_<type>[_<set identifier>]".
             rid = f"Z_{inputs.get('name')}_{inputs.get('type')}_{inputs.get('setIdentifier', '')}"
             state.update(fqdn=inputs.get("name"))
         elif typ == "aws:cloudfront/distribution:Distribution":
@@ -471,6 +486,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
                 etag="E" + h.upper(),
             )
         elif typ == "aws:apigateway/restApi:RestApi":
+            # API Gateway CreateRestApi: id and rootResourceId of 10 lower-case characters.
             rid = h[:10]
             state.update(
                 rootResourceId=_digest(h, "root", n=10),
@@ -478,6 +494,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
                 arn=f"arn:aws:apigateway:{region}::/restapis/{rid}",
             )
         elif typ == "aws:apigateway/stage:Stage":
+            # API Gateway stages: arn:aws:apigateway:<region>::/restapis/<id>/stages/<name> (API Gateway ARNs).
             api = inputs.get("restApi")
             stage = inputs.get("stageName")
             state.update(
@@ -487,6 +504,8 @@ class PlatformMocks(pulumi_mocks.Mocks):
             )
             rid = f"ags-{api}-{stage}"
         elif typ == "aws:apigateway/domainName:DomainName":
+            # API Gateway CreateDomainName: regionalDomainName d-<id>.execute-api.<region>.amazonaws.com and the
+            # region's API Gateway hosted zone id (AWS General Reference, API Gateway endpoints).
             state.update(
                 regionalDomainName=f"d-{h}.execute-api.{region}.amazonaws.com",
                 regionalZoneId=_APIGW_ZONE_IDS.get(region, _FALLBACK_ZONE_IDS["apigw"]),
@@ -494,8 +513,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
             )
             rid = str(inputs.get("domainName"))
         elif typ == "aws:apigateway/apiKey:ApiKey":
+            # API Gateway CreateApiKey: the generated value is a 40-character string; here a stand-in.
             state.update(value=f"mock-key-{h}", arn=f"arn:aws:apigateway:{region}::/apikeys/{h}")
         elif typ == "aws:apigatewayv2/vpcLink:VpcLink":
+            # API Gateway v2 CreateVpcLink: arn:aws:apigateway:<region>::/vpclinks/<id>.
             state.update(arn=f"arn:aws:apigateway:{region}::/vpclinks/{h[:6]}")
             rid = h[:6]
         # -- observability (components/observability.py) --------------------------------------------
@@ -547,6 +568,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
         elif typ == "eks:index:Cluster":
             return self._eks_cluster(name, inputs, region)
         elif typ == "eks:index:ManagedNodeGroup":
+            # pulumi-eks ManagedNodeGroup: its output `nodeGroup` is the aws.eks.NodeGroup, not read by the program.
             state.update(nodeGroup=None)
         elif typ == "kubernetes:helm.sh/v3:Release":
             # pulumi-kubernetes helm/v3 Release: an unnamed release is "<logical>-<8 random characters>".
