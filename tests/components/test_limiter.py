@@ -15,20 +15,10 @@ import yaml
 
 import stack_config
 from components import limiter as limiter_mod
-from tests.components.programs.mesh_runs import CHANGED_RULES, mesh_runs
+from tests.components.programs.mesh_runs import CHANGED_RULES
 from tests.components.programs.workload_helpers import AUTHZ, DEPLOYMENT, component, config, helm_release, k8s
 from tools import stack_files
 from tools.records import RecordedStack, is_unknown
-
-
-@pytest.fixture(scope="module")
-def runs() -> dict[str, RecordedStack]:
-    return mesh_runs()
-
-
-@pytest.fixture(scope="module")
-def dev(runs) -> RecordedStack:
-    return runs["dev"]
 
 
 def _provider(stack: RecordedStack) -> dict:

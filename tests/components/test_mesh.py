@@ -12,7 +12,6 @@ import json
 import pytest
 
 from components import mesh as mesh_mod
-from tests.components.programs.mesh_runs import mesh_runs
 from tests.components.programs.workload_helpers import (
     AUTHZ,
     RELEASE,
@@ -27,16 +26,6 @@ from tools.records import RecordedStack
 
 WEB_TG = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef"
 API_TG = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/api/fedcba9876543210"
-
-
-@pytest.fixture(scope="module")
-def runs() -> dict[str, RecordedStack]:
-    return mesh_runs()
-
-
-@pytest.fixture(scope="module")
-def dev(runs) -> RecordedStack:
-    return runs["dev"]
 
 
 def _lbc(stack: RecordedStack) -> dict:

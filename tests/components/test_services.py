@@ -12,17 +12,12 @@ import pytest
 
 from components import services as services_mod
 from components.specs import Microservice
-from tests.components.programs.mesh_runs import OVERLAPPING_SERVICES, mesh_runs
+from tests.components.programs.mesh_runs import OVERLAPPING_SERVICES
 from tests.components.programs.workload_helpers import DEPLOYMENT, component, config, helm_release, k8s
 from tools.records import RecordedStack
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-
-
-@pytest.fixture(scope="module")
-def runs() -> dict[str, RecordedStack]:
-    return mesh_runs()
 
 
 @pytest.fixture(scope="module")
