@@ -160,6 +160,7 @@ class PlatformMocks(pulumi_mocks.Mocks):
         self.caller_arn = caller_arn or os.environ.get("RATELIMITED_MOCK_CALLER_ARN") or DEFAULT_CALLER_ARN
         self.monitor: RecordingMonitor | None = None
         self._provider_regions: dict[str, str] = {}
+        self._component_providers: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # -- invokes ------------------------------------------------------------------------------
@@ -249,7 +250,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
         if self.preview:
             # A first preview knows only the inputs: ids, ARNs and other computed outputs are unknown.
             return None, inputs
-        region = self._region(args.provider)
+        # A remote component (pulumi-eks) gets its AWS provider through `providers`, not `provider`.
+        with self._lock:
+            component_provider = self._component_providers.get(name)
+        region = self._region(args.provider or component_provider)
         return self._outputs(typ, name, inputs, region)
 
     def _region(self, provider_ref: str | None) -> str:
@@ -703,6 +707,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return {_SIG: _RESOURCE_SIG, "urn": urn, "id": id_, "packageVersion": ""}
 
     def RegisterResource(self, request):
+        if request.remote and "aws" in request.providers:
+            with self.mocks._lock:
+                self.mocks._component_providers[request.name] = request.providers["aws"]
         inputs = _to_plain(request.object)
         if _has_resource_ref(inputs):
             request = _copy_with_object(request, _strip_refs(inputs))

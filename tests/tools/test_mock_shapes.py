@@ -27,6 +27,9 @@ def test_pulumi_eks_oidc_outputs(prod_stack):
         assert re.fullmatch(r"https://oidc\.eks\.[a-z0-9-]+\.amazonaws\.com/id/[0-9A-F]{32}", out["oidcProviderUrl"])
         assert out["oidcIssuer"] == out["oidcProviderUrl"].removeprefix("https://")
         assert out["oidcProviderArn"] == f"arn:aws:iam::{ACCOUNT}:oidc-provider/{out['oidcIssuer']}"
+        # The component's region is its `providers` entry (a remote component has no `provider` of its own).
+        region = cluster["name"].removesuffix("-eks-cluster")
+        assert out["oidcIssuer"].startswith(f"oidc.eks.{region}.amazonaws.com/"), (cluster["name"], out["oidcIssuer"])
 
 
 def test_every_arn_output_has_the_arn_grammar(prod_stack):
