@@ -142,8 +142,12 @@ def test_every_web_acl_logs_to_an_aws_waf_logs_group_with_secrets_redacted(stack
         assert group["inputs"]["namePrefix"].startswith("aws-waf-logs-")
         assert group["inputs"]["retentionInDays"] > 0
         assert stack.provider_name(group) == stack.provider_name(acl)
-        redacted = {f["singleHeader"]["name"] for f in logging["inputs"]["redactedFields"]}
-        assert {ORIGIN_HEADER, "x-api-key"} <= redacted
+        # The whole list: each of these headers carries a secret (origin secret, API key, credentials).
+        assert logging["inputs"]["redactedFields"] == [
+            {"singleHeader": {"name": ORIGIN_HEADER}},
+            {"singleHeader": {"name": "x-api-key"}},
+            {"singleHeader": {"name": "authorization"}},
+        ]
 
 
 # -- ALB ------------------------------------------------------------------------------------------
