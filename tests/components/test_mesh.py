@@ -80,8 +80,18 @@ def test_istiod_ext_authz_provider_points_at_the_limiter_service(dev):
     assert http["timeout"] == f"{config(dev, 'extAuthzTimeoutMs') / 1000:.3f}s"
     assert http["failOpen"] is config(dev, "extAuthzFailOpen")
     assert http["statusOnError"] == "503"
-    assert {"x-envoy-external-address", "x-forwarded-for", "x-api-key"} <= set(http["includeRequestHeadersInCheck"])
+    assert http["includeRequestHeadersInCheck"] == ["x-envoy-external-address", "x-forwarded-for", "x-api-key"]
     assert set(http["headersToDownstreamOnDeny"]) == {"content-type", "retry-after", "ratelimit", "ratelimit-policy"}
+
+
+def test_ext_authz_failure_mode_and_timeout_follow_config(runs):
+    """The samples all keep the defaults (fail open, 200 ms): a variant turns both, so neither can be fixed."""
+    default, closed = (
+        _provider(runs["dev"])["envoyExtAuthzHttp"],
+        _provider(runs["dev-fail-closed"])["envoyExtAuthzHttp"],
+    )
+    assert (default["failOpen"], default["timeout"]) == (True, "0.200s")
+    assert (closed["failOpen"], closed["timeout"]) == (False, "0.350s")
 
 
 def test_check_headers_include_every_header_a_rule_keys_on(runs):
