@@ -153,6 +153,20 @@ def test_sliding_window_weights_the_previous_window() -> None:
     assert run(sw.decide(SLIDING, "k", 1)).allowed
 
 
+def test_sliding_window_longer_than_the_slack_still_weighs_the_previous_window() -> None:
+    """A one-hour window: the previous window's counter must outlive the first minute of the next one."""
+    hourly = replace(SLIDING, limit=100, window_seconds=3600)
+    clock = FakeClock(3600.0 * 500 + 3000)  # 10 minutes before a window ends
+    sw = SlidingWindow(MemoryStore(clock=clock), clock)
+    assert all(run(sw.decide(hourly, "k", 1)).allowed for _ in range(100))
+    clock.advance(600 + 61)  # 61 s into the next window: the previous 100 still weigh 98.3 %
+    admitted = sum(run(sw.decide(hourly, "k", 1)).allowed for _ in range(100))
+    assert admitted == math.floor(100 - 100 * (1 - 61 / 3600) + 1e-9) == 1
+    clock.advance(1800)  # half-way (at 30 min 61 s): about half the limit again, counting the one admitted
+    admitted = sum(run(sw.decide(hourly, "k", 1)).allowed for _ in range(100))
+    assert admitted == math.floor(100 - 100 * (1 - 1861 / 3600) + 1e-9) - 1
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     ops=st.lists(st.tuples(st.floats(0, 7, allow_nan=False), st.integers(1, 3)), min_size=1, max_size=80),

@@ -76,6 +76,36 @@ async def test_throttling_and_5xx_are_retried_within_the_deadline(stubs: Any, fa
         await store.aclose()
 
 
+@pytest.mark.parametrize(
+    ("code", "retried", "reason"),
+    [
+        # What a provisioned table answers when a partition runs out of capacity: HTTP 400, yet transient.
+        ("ProvisionedThroughputExceededException", True, None),
+        ("RequestLimitExceeded", True, None),
+        ("TransactionInProgressException", True, None),
+        # A 400 that no retry can fix: one attempt, then the error.
+        ("ValidationException", False, "client_error"),
+        ("AccessDeniedException", False, "auth"),
+        ("ResourceNotFoundException", False, "no_table"),
+    ],
+)
+async def test_which_http_400_answers_are_retried(stubs: Any, code: str, retried: bool, reason: str | None) -> None:
+    stub = stubs("--throttle-every", "2", "--throttle-code", code)  # the second answer is that error
+    store = store_for(stub.url(), max_attempts=2)
+    try:
+        assert (await store.incr_if("k", 1, 100, EXPIRES)).count == 1
+        if retried:
+            assert (await store.incr_if("k", 1, 100, EXPIRES)).count == 2  # the retry (answer 3) succeeded
+            assert store.calls == 3
+        else:
+            with pytest.raises(StoreError) as info:
+                await store.incr_if("k", 1, 100, EXPIRES)
+            assert info.value.reason == reason
+            assert store.calls == 2
+    finally:
+        await store.aclose()
+
+
 async def test_an_answer_failing_its_crc32_is_never_used_and_is_retried(stubs: Any) -> None:
     stub = stubs("--corrupt-every", "2")  # every second answer's x-amz-crc32 is wrong (the write happened)
     store = store_for(stub.url(), max_attempts=2)
