@@ -154,31 +154,51 @@ def _in_annotation(node) -> bool:
     return False
 
 
-def enumerate_mutants(module: str, source: str) -> list[Mutant]:
-    """Every mutant cosmic-ray's operators make of `source`, minus those in annotations or no-op ones."""
+@dataclass(frozen=True)
+class Site:
+    """Where one of cosmic-ray's operators can mutate a module (cheap: no mutant made yet)."""
+
+    module: str
+    operator: str
+    occurrence: int
+    line: int
+
+
+def enumerate_sites(module: str, source: str) -> list[Site]:
+    """Every (operator, occurrence) cosmic-ray can apply to `source`, minus those in annotations."""
     import cosmic_ray.plugins
     from cosmic_ray.ast import ast_nodes, get_ast
-    from cosmic_ray.mutating import mutate_code
 
-    tree = get_ast(source)
-    nodes = list(ast_nodes(tree))
+    nodes = list(ast_nodes(get_ast(source)))
     lines = source.splitlines()
-    mutants = []
+    sites = []
     for name in cosmic_ray.plugins.operator_names():
         operator_class = cosmic_ray.plugins.get_operator(name)
         if operator_class.arguments():  # VariableReplacer/Inserter need a configuration: not used
             continue
-        operator = operator_class()
-        positions = [(node, start) for node in nodes for start, _end in operator.mutation_positions(node)]
+        positions = [(node, start) for node in nodes for start, _end in operator_class().mutation_positions(node)]
         for occurrence, (node, (line, _col)) in enumerate(positions):
-            if _in_annotation(node) or "pragma: no mutate" in lines[line - 1]:
-                continue
-            code = mutate_code(source, operator, occurrence)
-            if code is None or code == source:
-                continue
-            before, after = _changed_line(source, code)
-            mutants.append(Mutant(module, name, occurrence, line, before, after, code))
-    return mutants
+            if not _in_annotation(node) and "pragma: no mutate" not in lines[line - 1]:
+                sites.append(Site(module, name, occurrence, line))
+    return sites
+
+
+def make_mutant(site: Site, source: str) -> Mutant | None:
+    """The mutated module for one site; None when the operator leaves the code as it was."""
+    import cosmic_ray.plugins
+    from cosmic_ray.mutating import mutate_code
+
+    code = mutate_code(source, cosmic_ray.plugins.get_operator(site.operator)(), site.occurrence)
+    if code is None or code == source:
+        return None
+    before, after = _changed_line(source, code)
+    return Mutant(site.module, site.operator, site.occurrence, site.line, before, after, code)
+
+
+def enumerate_mutants(module: str, source: str) -> list[Mutant]:
+    """Every mutant of `source` (slow for a large module: one parse per mutant)."""
+    made = (make_mutant(site, source) for site in enumerate_sites(module, source))
+    return [mutant for mutant in made if mutant is not None]
 
 
 def _changed_line(source: str, code: str) -> tuple[str, str]:
@@ -191,16 +211,23 @@ def _changed_line(source: str, code: str) -> tuple[str, str]:
     return "", ""
 
 
-def sample(mutants: list[Mutant], size: int, rng: random.Random) -> list[Mutant]:
-    """`size` mutated lines at random, one mutant on each; 0 keeps every mutant."""
+def sample(module: str, source: str, size: int, rng: random.Random) -> list[Mutant]:
+    """`size` mutated lines at random, one mutant on each (another on that line if the first is a no-op);
+    0 keeps every mutant."""
     if size <= 0:
-        return mutants
-    sites: dict[tuple[int, str], list[Mutant]] = {}
-    for mutant in mutants:
-        sites.setdefault((mutant.line, mutant.before), []).append(mutant)
-    keys = sorted(sites)
-    chosen = rng.sample(keys, min(size, len(keys)))
-    return [rng.choice(sites[key]) for key in sorted(chosen)]
+        return enumerate_mutants(module, source)
+    by_line: dict[int, list[Site]] = {}
+    for site in enumerate_sites(module, source):
+        by_line.setdefault(site.line, []).append(site)
+    chosen = sorted(rng.sample(sorted(by_line), min(size, len(by_line))))
+    mutants = []
+    for line in chosen:
+        candidates = list(by_line[line])
+        rng.shuffle(candidates)
+        mutant = next((m for m in (make_mutant(site, source) for site in candidates) if m is not None), None)
+        if mutant is not None:
+            mutants.append(mutant)
+    return mutants
 
 
 def load_equivalents(path: Path = EQUIVALENTS) -> dict[tuple[str, str, str], str]:
@@ -300,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="list killed mutants too")
     parser.add_argument("--list", action="store_true", help="print the module -> tests table and stop")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows per module, also into a file
 
     if args.list:
         for module, tests in TESTS.items():
