@@ -340,9 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     rng = random.Random(args.seed)
-    plan = {
-        module: sample(enumerate_mutants(module, (ROOT / module).read_text()), args.sample, rng) for module in modules
-    }
+    plan = {module: sample(module, (ROOT / module).read_text(), args.sample, rng) for module in modules}
     total = sum(len(mutants) for mutants in plan.values())
     print(f"{total} mutants in {len(modules)} modules (sample {args.sample}, seed {args.seed}, jobs {args.jobs})")
 
