@@ -360,9 +360,12 @@ def test_one_latency_record_and_one_health_check_per_region(stack: RecordedStack
     for region in regions(stack):
         record = one([r for r in origin if r["inputs"]["setIdentifier"] == region], f"origin record of {region}")
         assert record["inputs"]["latencyRoutingPolicies"] == [{"region": region}]
-        (alias,) = record["inputs"]["aliases"]
-        assert alias["evaluateTargetHealth"] is True
         lb = alb(stack, region)
+        # The alias target is this region's ALB in the ALB's own (ELB) zone, not the record's hosted zone.
+        assert record["inputs"]["aliases"] == [
+            {"name": lb["outputs"]["dnsName"], "zoneId": lb["outputs"]["zoneId"], "evaluateTargetHealth": True}
+        ]
+        assert lb["outputs"]["zoneId"] != record["inputs"]["zoneId"]
         assert stack.depends_on(record, lb, "aliases")
         check = one([c for c in https_checks if stack.is_below(c, f"{region}-edge")], f"ALB health check of {region}")
         assert stack.depends_on(record, check, "healthCheckId")
@@ -386,10 +389,21 @@ def test_public_names_alias_cloudfront_when_on_else_the_latency_set(
         for record in records:
             (alias,) = record["inputs"]["aliases"]
             if config(stack, "cloudfrontEnabled"):
-                assert stack.depends_on(record, one(stack.of_type(DISTRIBUTION), "distribution"), "aliases")
-                assert alias["evaluateTargetHealth"] is False
+                distribution = one(stack.of_type(DISTRIBUTION), "distribution")
+                assert stack.depends_on(record, distribution, "aliases")
+                # CloudFront's fixed alias zone (the distribution's hostedZoneId), no health evaluation
+                assert alias == {
+                    "name": distribution["outputs"]["domainName"],
+                    "zoneId": distribution["outputs"]["hostedZoneId"],
+                    "evaluateTargetHealth": False,
+                }
             else:
-                assert alias["name"] == f"origin.{domain}" and alias["evaluateTargetHealth"] is True
+                # The latency set lives in the same hosted zone as the record itself.
+                assert alias == {
+                    "name": f"origin.{domain}",
+                    "zoneId": record["inputs"]["zoneId"],
+                    "evaluateTargetHealth": True,
+                }
                 assert record["inputs"]["type"] == "A"
         if config(stack, "cloudfrontEnabled"):
             assert sorted(r["inputs"]["type"] for r in records) == ["A", "AAAA"]
