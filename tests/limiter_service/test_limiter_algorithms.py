@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from limiter_service.algorithms import (
+    BoundedCache,
     FixedWindow,
     SlidingWindow,
     sliding_allows,
@@ -136,7 +137,37 @@ def test_fixed_window_is_exact(ops: list[tuple[float, int]], limit: int) -> None
         assert d.reset_after == pytest.approx(start + 30 - clock())
 
 
+def test_bounded_cache_evicts_the_least_recently_used_entry() -> None:
+    cache: BoundedCache[str, int] = BoundedCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "a" is now the most recently used
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
+
+
+def test_fixed_window_remaining_counts_down_by_one_through_leases() -> None:
+    """With leases a replica holds tokens the store has already counted: remaining must still fall by one
+    per admission (the limit minus the store's count plus the tokens held), and reach 0 exactly at the limit."""
+    clock = FakeClock(60_000.0)
+    store = MemoryStore(clock=clock)
+    fw = FixedWindow(store, clock)
+    leased = replace(FIXED, limit=10, lease=4)
+    decisions = [run(fw.decide(leased, "k", 1)) for _ in range(11)]
+    assert [d.allowed for d in decisions] == [True] * 10 + [False]
+    assert [d.remaining for d in decisions] == [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0]
+    assert [d.source for d in decisions[:5]] == ["store", "lease", "lease", "lease", "store"]
+
+
 # -- sliding window ----------------------------------------------------------------------------
+def test_sliding_window_remaining_counts_down_from_the_weighted_ceiling() -> None:
+    clock = FakeClock(10_000.0)  # a window start for 10 s windows
+    sw = SlidingWindow(MemoryStore(clock=clock), clock)
+    assert [run(sw.decide(SLIDING, "k", 1)).remaining for _ in range(10)] == [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
+    clock.advance(15)  # half-way into the next window: the previous 10 weigh 5, so the ceiling is 5
+    assert [run(sw.decide(SLIDING, "k", 2)).remaining for _ in range(2)] == [3, 1]
+
+
 def test_sliding_window_weights_the_previous_window() -> None:
     clock = FakeClock(10_000.0)  # a window start for 10 s windows
     sw = SlidingWindow(MemoryStore(clock=clock), clock)
