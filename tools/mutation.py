@@ -58,6 +58,7 @@ _LIMITER_CORE = [
     _LIMITER + "test_limiter_stores.py",
 ]
 _LIMITER_APP = [_LIMITER + "test_limiter_api.py", _LIMITER + "test_limiter_core.py"]
+_SETTINGS_METRICS = _LIMITER + "test_limiter_settings_metrics.py"
 _POLICIES = ["tests/policies/"]
 
 # Module -> the test files that cover it. A mutant runs only these, so keep them tight but complete:
@@ -68,8 +69,8 @@ TESTS: dict[str, list[str]] = {
     "limiter_service/rules.py": [_LIMITER + "test_limiter_rules.py", _LIMITER + "test_limiter_core.py"],
     "limiter_service/clock.py": _LIMITER_CORE,
     "limiter_service/headers.py": _LIMITER_APP,
-    "limiter_service/metrics.py": _LIMITER_APP,
-    "limiter_service/settings.py": [_LIMITER + "test_limiter_api.py", _LIMITER + "test_limiter_algorithms.py"],
+    "limiter_service/metrics.py": [_SETTINGS_METRICS, *_LIMITER_APP],
+    "limiter_service/settings.py": [_SETTINGS_METRICS, _LIMITER + "test_limiter_api.py"],
     "limiter_service/app.py": _LIMITER_APP,
     "limiter_service/logs.py": _LIMITER_APP,
     "limiter_service/api/authz.py": _LIMITER_APP,
@@ -207,7 +208,10 @@ def _changed_line(source: str, code: str) -> tuple[str, str]:
     matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag != "equal":
-            return (old[i1].strip() if i1 < i2 else ""), (new[j1].strip() if j1 < j2 else "")
+            before = " / ".join(line.strip() for line in old[i1:i2] if line.strip())
+            after = " / ".join(line.strip() for line in new[j1:j2] if line.strip())
+            if before != after:
+                return before, after
     return "", ""
 
 
