@@ -1,0 +1,68 @@
+"""tools.mutation: which mutants it makes, how it samples, and the equivalents file."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from tools import mutation
+
+SOURCE = """from __future__ import annotations
+
+
+def f(a: int | None = 1, b: list[int] = []) -> int | None:
+    x: int | None = a
+    if a is None or b:
+        return a + 2
+    return x
+"""
+
+
+def test_annotations_are_never_mutated_and_every_mutant_changes_the_code() -> None:
+    mutants = mutation.enumerate_mutants("m.py", SOURCE)
+
+    assert mutants
+    assert all(m.code != SOURCE for m in mutants)
+    # `int | None` appears in three annotations: no BitOr mutant may touch them.
+    assert not [m for m in mutants if m.operator.startswith("core/ReplaceBinaryOperator_BitOr")]
+    lines = {m.line for m in mutants}
+    assert lines == {4, 6, 7}  # the default `= 1`, the condition, the sum
+    assert any(m.before == "return a + 2" and m.after == "return a - 2" for m in mutants)
+
+
+def test_sample_takes_one_mutant_per_line_and_repeats_with_the_seed() -> None:
+    first = mutation.sample("m.py", SOURCE, 2, random.Random(3))
+    again = mutation.sample("m.py", SOURCE, 2, random.Random(3))
+
+    assert [(m.line, m.operator) for m in first] == [(m.line, m.operator) for m in again]
+    assert len({m.line for m in first}) == 2
+    assert len(mutation.sample("m.py", SOURCE, 50, random.Random(3))) == 3  # one per line, no more
+
+
+def test_equivalents_need_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "eq.yaml"
+    path.write_text("- {file: a.py, before: 'x = 1', after: 'x = 2', reason: ''}\n")
+    with pytest.raises(ValueError, match="entry 0 needs file, before, after and a reason"):
+        mutation.load_equivalents(path)
+    path.write_text("- {file: a.py, before: ' x = 1', after: 'x = 2', reason: the default is never read}\n")
+    assert mutation.load_equivalents(path) == {("a.py", "x = 1", "x = 2"): "the default is never read"}
+
+
+def test_the_checked_in_equivalents_name_existing_lines() -> None:
+    for (name, before, _after), _reason in mutation.load_equivalents().items():
+        lines = {line.strip() for line in (mutation.ROOT / name).read_text().splitlines()}
+        assert before in lines, f"{name}: no line '{before}' (stale equivalent)"
+
+
+def test_every_module_of_the_table_and_its_tests_exist() -> None:
+    for module, tests in mutation.TESTS.items():
+        assert (mutation.ROOT / module).is_file(), module
+        assert tests and all((mutation.ROOT / t).exists() for t in tests), module
+
+
+def test_folders_select_their_modules_and_unknown_names_are_refused() -> None:
+    assert mutation.expand_modules(["policies/"]) == [m for m in mutation.TESTS if m.startswith("policies/")]
+    with pytest.raises(SystemExit, match="no module of the table matches 'nowhere'"):
+        mutation.expand_modules(["nowhere"])
