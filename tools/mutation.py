@@ -72,7 +72,7 @@ TESTS: dict[str, list[str]] = {
     "limiter_service/metrics.py": [_SETTINGS_METRICS, *_LIMITER_APP],
     "limiter_service/settings.py": [_SETTINGS_METRICS, _LIMITER + "test_limiter_api.py"],
     "limiter_service/app.py": _LIMITER_APP,
-    "limiter_service/logs.py": _LIMITER_APP,
+    "limiter_service/logs.py": [_LIMITER + "test_limiter_logs.py", *_LIMITER_APP],
     "limiter_service/api/authz.py": _LIMITER_APP,
     "limiter_service/api/check.py": _LIMITER_APP,
     "limiter_service/api/deps.py": _LIMITER_APP,
