@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -363,3 +364,46 @@ def test_the_probe_reports_reachability_and_survives_failed_pings(caplog: pytest
     # An expected store failure is a warning naming it, not a crash of the probe.
     messages = {(r.levelname, r.getMessage()) for r in caplog.records if r.name == "limiter_service"}
     assert messages == {("WARNING", "store probe failed: no route")}
+
+
+@pytest.mark.parametrize("field", ["key", "rule"])
+def test_a_lone_surrogate_is_a_422_naming_its_field(client: TestClient, field: str) -> None:
+    body = {"rule": "per-key", "key": "k", field: "\ud800"}
+    r = client.post("/v1/check", content=json.dumps(body), headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert [d["field"] for d in r.json()["detail"]] == [field]
+
+
+def test_retry_after_and_reset_after_are_rounded_to_milliseconds(tmp_path: Path) -> None:
+    clock = FakeClock(1_800_000_000.0 + 15.1234)  # 15.1234 s into a 60 s window
+    with TestClient(build(tmp_path, clock=clock), raise_server_exceptions=False) as c:
+        for _ in range(3):
+            assert check(c, rule="per-ip", key="k").status_code == 200
+        denied = check(c, rule="per-ip", key="k").json()
+    # sliding window, limit 3: one more fits once this window's 3 weigh 2, 20 s into the next one
+    assert denied == {"allowed": False, "limit": 3, "remaining": 0, "reset_after": 64.877, "retry_after": 64.877}
+
+
+def test_the_openapi_document_lists_each_routes_answers_and_hides_authz(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [p for p in paths if p.startswith("/authz")]  # Envoy's endpoint, any method: not an API
+    check_answers = paths["/v1/check"]["post"]["responses"]
+    assert sorted(check_answers) == ["200", "404", "422"]
+    assert check_answers["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/UnknownRuleResponse"
+    }
+    assert sorted(paths["/readyz"]["get"]["responses"]) == ["200", "503"]
+
+
+def test_authz_matches_on_the_raw_path_as_envoy_sent_it(client: TestClient) -> None:
+    plain = authz(client, "GET", "/api/items", x_api_key="k")
+    encoded = authz(client, "GET", "/api%2Fitems", x_api_key="k")  # not under /api/ until decoded
+    assert '"per-key"' in plain.headers["RateLimit-Policy"]
+    assert '"per-key"' not in encoded.headers["RateLimit-Policy"]
+
+
+def test_authz_survives_an_encoded_slash_right_after_its_prefix(client: TestClient) -> None:
+    # Starlette routes on the decoded path (/authz/api/items); the raw one reads /authz%2Fapi%2Fitems.
+    r = authz(client, "GET", "%2Fapi%2Fitems", x_api_key="k")
+    assert r.status_code == 200
+    assert '"per-key"' not in r.headers["RateLimit-Policy"]
