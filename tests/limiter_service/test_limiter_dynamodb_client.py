@@ -330,3 +330,61 @@ def test_the_update_request_is_the_conditional_add(aws_env: dict[str, str], key:
         "ReturnValues": "UPDATED_NEW",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+class _GatewayError(BaseHTTPRequestHandler):
+    """A proxy's 502 in front of DynamoDB: an HTML body, no JSON."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = b"<html><body>502 Bad Gateway</body></html>"
+        self.send_response(502)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_a_5xx_that_is_not_json_is_a_retried_server_error(aws_env: dict[str, str]) -> None:
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _GatewayError)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    seen: list[tuple[str, str | None]] = []
+    store = store_for(
+        f"http://127.0.0.1:{proxy.server_address[1]}", max_attempts=2, observer=lambda o, s, r: seen.append((o, r))
+    )
+    try:
+        with pytest.raises(StoreError) as info:
+            await store.incr_if("k", 1, 100, EXPIRES)
+        assert info.value.reason == "server_error"
+        assert "502 Bad Gateway" in str(info.value)
+        assert store.calls == 2  # retried like any 5xx
+    finally:
+        await store.aclose()
+        proxy.shutdown()
+        proxy.server_close()
+
+
+async def test_every_call_reports_its_latency_to_the_observer(stubs: Any) -> None:
+    seen: list[tuple[str, float, str | None]] = []
+    store = store_for(stubs().url(), observer=lambda op, seconds, reason: seen.append((op, seconds, reason)))
+    try:
+        await store.incr_if("k", 4, 5, EXPIRES)
+        assert not (await store.incr_if("k", 2, 5, EXPIRES)).applied  # a failed condition is a success
+        await store.get("k")
+    finally:
+        await store.aclose()
+    assert [(op, reason) for op, _, reason in seen] == [("UpdateItem", None), ("UpdateItem", None), ("GetItem", None)]
+    assert all(0 <= seconds < 2 for _, seconds, _ in seen), seen
+
+
+def test_a_broken_aws_profile_is_a_configuration_error(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    with pytest.raises(StoreError) as info:
+        DynamoDBStore("t", endpoint_url="http://127.0.0.1:9")
+    assert info.value.reason == "config"
+    assert "cannot configure the DynamoDB client" in str(info.value) and "no-such-profile" in str(info.value)
