@@ -388,3 +388,69 @@ def test_a_broken_aws_profile_is_a_configuration_error(
         DynamoDBStore("t", endpoint_url="http://127.0.0.1:9")
     assert info.value.reason == "config"
     assert "cannot configure the DynamoDB client" in str(info.value) and "no-such-profile" in str(info.value)
+
+
+class _RawServer:
+    """A raw HTTP server: reads each request, then writes `answer` (keep-alive), or closes when it is None."""
+
+    def __init__(self, answer: bytes | None) -> None:
+        self.answer = answer
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        try:
+            while self.answer is not None:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(self.answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client closed its end
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> int:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+            await asyncio.gather(writer.wait_closed(), return_exceptions=True)
+        await self.server.wait_closed()
+
+
+OK_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-amz-crc32: 1\r\n\r\n{}"
+
+
+async def test_a_connection_closed_before_the_answer_fails_the_request_at_once() -> None:
+    from limiter_service.stores.http import HttpPool, ResponseError
+
+    async with _RawServer(None) as port:
+        pool = HttpPool(f"http://127.0.0.1:{port}", "h", None, max_idle=2)
+        try:
+            with pytest.raises(ResponseError, match="connection closed"):
+                await asyncio.wait_for(pool.post({}, b""), timeout=2)
+        finally:
+            pool.close()
+
+
+async def test_idle_connections_are_reused_for_up_to_30_seconds() -> None:
+    from limiter_service.stores.http import HttpPool
+
+    async with _RawServer(OK_ANSWER) as port:
+        pool = HttpPool(f"http://127.0.0.1:{port}", "h", None, max_idle=2)
+        try:
+            assert await pool.post({}, b"") == (200, b"1", b"{}")
+            (idle,) = pool._idle
+            idle.last_used -= 29.8  # as if idle for 29.8 s
+            await pool.post({}, b"")
+            assert pool.opened == 1  # reused
+            (idle,) = pool._idle
+            idle.last_used -= 30.0  # idle for 30 s: servers may have dropped it
+            await pool.post({}, b"")
+            assert pool.opened == 2 and idle.closed  # closed, a new one opened
+        finally:
+            pool.close()
+            await asyncio.sleep(0.01)  # let the closed transports finish
