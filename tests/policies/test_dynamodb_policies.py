@@ -231,3 +231,22 @@ def test_unknown_point_in_time_recovery_passes_in_preview(platform, found):
 
     assert found(result, "dynamodb-point-in-time-recovery") == []
     assert result.preview_skips == []
+
+
+def test_a_scalable_target_of_another_service_does_not_count(build):
+    stack = build(preview=False)
+    stack.remove(f"{TABLE}-read-policy")
+    stack.set_input(f"{TABLE}-read-target", "serviceNamespace", "ecs")  # the same resource id, not DynamoDB's
+    stack.add(
+        "aws:appautoscaling/policy:Policy",
+        f"{TABLE}-ecs-policy",
+        {
+            "policyType": "TargetTrackingScaling",
+            "resourceId": stack.ref(stack.get(f"{TABLE}-read-target"), "resourceId"),
+        },
+    )
+
+    [message] = messages(stack.analyze())
+    assert message.startswith(
+        f"The provisioned DynamoDB table '{TABLE}' has no read capacity autoscaling for the table."
+    )
