@@ -18,8 +18,9 @@ tests here need it:
   per-mutant timeout; a timeout counts as a kill and is shown apart;
 - before any mutant, the module's tests run once unmutated: if they fail, the module is reported as an
   error, not scored;
-- `--sample N` picks N mutated lines per module at random (`--seed`), one mutant per line, so a module
-  full of `+` is not all arithmetic; type annotations are never mutated (they are not evaluated);
+- `--sample N` picks N mutated lines per module at random (`--seed`, drawn per module: the same sample
+  whether the module runs alone or with its area), one mutant per line, so a module full of `+` is not
+  all arithmetic; type annotations are never mutated (they are not evaluated);
 - mutants recorded in tools/mutation_equivalents.yaml (file, the line before and after, the reason)
   are reported apart as equivalent and left out of the score.
 
@@ -343,8 +344,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    rng = random.Random(args.seed)
-    plan = {module: sample(module, (ROOT / module).read_text(), args.sample, rng) for module in modules}
+    # One random stream per module: a module's sample is the same alone or within an area, and a change to
+    # one module does not reshuffle the others'.
+    plan = {
+        module: sample(module, (ROOT / module).read_text(), args.sample, random.Random(f"{args.seed}:{module}"))
+        for module in modules
+    }
     total = sum(len(mutants) for mutants in plan.values())
     print(f"{total} mutants in {len(modules)} modules (sample {args.sample}, seed {args.seed}, jobs {args.jobs})")
 

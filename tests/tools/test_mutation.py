@@ -66,3 +66,18 @@ def test_folders_select_their_modules_and_unknown_names_are_refused() -> None:
     assert mutation.expand_modules(["policies/"]) == [m for m in mutation.TESTS if m.startswith("policies/")]
     with pytest.raises(SystemExit, match="no module of the table matches 'nowhere'"):
         mutation.expand_modules(["nowhere"])
+
+
+def test_a_modules_sample_does_not_depend_on_the_other_modules_selected(tmp_path: Path, monkeypatch) -> None:
+    picked = {}
+
+    def fake_sample(module, source, size, rng):
+        picked.setdefault(module, []).append(rng.random())
+        return []
+
+    monkeypatch.setattr(mutation, "sample", fake_sample)
+    monkeypatch.setattr(mutation, "make_workdir", lambda parent, index: tmp_path)
+    monkeypatch.setattr(mutation, "run_tests", lambda workdir, tests, timeout: ("passed", 0.0, ""))
+    mutation.main(["limiter_service/algorithms.py", "--seed", "5"])
+    mutation.main(["limiter_service", "--seed", "5"])
+    assert picked["limiter_service/algorithms.py"][0] == picked["limiter_service/algorithms.py"][1]
