@@ -237,8 +237,18 @@ def test_web_target_group_checks_the_gateway_readiness_endpoint(stack: RecordedS
         tg = stack.named(f"{region}-edge-web-tg")
         assert tg["inputs"]["targetType"] == "ip"
         assert tg["inputs"]["port"] == WEB_TRAFFIC_PORT
-        hc = tg["inputs"]["healthCheck"]
-        assert (hc["protocol"], hc["port"], hc["path"]) == ("HTTP", "15021", "/healthz/ready")
+        # The whole check: two failures 10 s apart take a gateway pod out, two successes bring it back.
+        assert tg["inputs"]["healthCheck"] == {
+            "enabled": True,
+            "protocol": "HTTP",
+            "port": "15021",
+            "path": "/healthz/ready",
+            "matcher": "200",
+            "interval": 10,
+            "timeout": 5,
+            "healthyThreshold": 2,
+            "unhealthyThreshold": 2,
+        }
         (vpc,) = (stack.by_urn[u] for u in tg["property_dependencies"]["vpcId"])
         assert vpc["type"] == "aws:ec2/vpc:Vpc" and vpc["name"].startswith(f"{region}-")
 
@@ -339,6 +349,7 @@ def test_distribution_serves_https_only_with_the_secret_header_and_the_global_ac
         "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy", "Managed-AllViewerExceptHostHeader"
     )
     assert {"POST", "PUT", "DELETE", "PATCH"} <= set(default["allowedMethods"])
+    assert default["compress"] is True
     static = inputs["orderedCacheBehaviors"]
     assert static, "static paths must have cached behaviours"
     for behaviour in static:
