@@ -14,6 +14,7 @@ from limiter_service.algorithms import (
     BoundedCache,
     FixedWindow,
     SlidingWindow,
+    counter_key,
     sliding_allows,
     sliding_ceiling,
     sliding_retry_after,
@@ -135,6 +136,17 @@ def test_fixed_window_is_exact(ops: list[tuple[float, int]], limit: int) -> None
             used[start] = used.get(start, 0) + cost
             assert d.remaining == limit - used[start]
         assert d.reset_after == pytest.approx(start + 30 - clock())
+
+
+@pytest.mark.parametrize("strategy", [FixedWindow, SlidingWindow])
+def test_counters_expire_two_windows_and_a_minute_after_their_window_starts(strategy: type) -> None:
+    """Long enough for the sliding window to read the previous window, short enough not to pile up items."""
+    rule = replace(SLIDING if strategy is SlidingWindow else FIXED, window_seconds=3600)
+    clock = FakeClock(3600.0 * 480_000 + 1234)
+    store = MemoryStore(clock=clock)
+    run(strategy(store, clock).decide(rule, "k", 1))
+    start = 3600 * 480_000
+    assert store.expires_at(counter_key(rule, "k", start)) == start + 2 * 3600 + 60
 
 
 def test_bounded_cache_evicts_the_least_recently_used_entry() -> None:
