@@ -58,12 +58,16 @@ def _provider(stack: RecordedStack) -> dict:
 
 
 # -- Istio --------------------------------------------------------------------------------------------------
-def test_istio_charts_come_from_the_official_repository_in_order(dev):
-    version = config(dev, "istioChartVersion")
+def test_istio_charts_come_from_the_official_repository_in_order(dev, runs):
     base, istiod = helm_release(dev, "base"), helm_release(dev, "istiod")
     for release in (base, istiod, helm_release(dev, "gateway", "istio-ingress-web")):
         assert release["inputs"]["repositoryOpts"]["repo"] == "https://istio-release.storage.googleapis.com/charts"
-        assert release["inputs"]["version"] == version
+        assert release["inputs"]["version"] == "1.28.1"  # the project default, which every sample keeps
+    # Another version in config reaches every Istio release (every sample keeps the default).
+    other = runs["dev-fail-closed"]
+    assert {
+        r["inputs"]["version"] for r in other.of_type(RELEASE) if r["inputs"]["chart"] in ("base", "istiod", "gateway")
+    } == {"1.27.3"}
     assert dev.depends_on(istiod, base)
     for gateway in dev.of_type(RELEASE):
         if gateway["inputs"]["chart"] == "gateway":
