@@ -50,6 +50,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENTS = ROOT / "tools" / "mutation_equivalents.yaml"
 LINKED = (".venv", ".venv-checkov", "node_modules")
+#: Joins the lines of a mutant that changes several (a removed decorator with its arguments).
+JOIN = " ⏎ "
 
 _LIMITER = "tests/limiter_service/"
 _DYNAMODB = [_LIMITER + "test_limiter_stores.py", _LIMITER + "test_limiter_dynamodb_client.py"]
@@ -209,8 +211,8 @@ def _changed_line(source: str, code: str) -> tuple[str, str]:
     matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag != "equal":
-            before = " / ".join(line.strip() for line in old[i1:i2] if line.strip())
-            after = " / ".join(line.strip() for line in new[j1:j2] if line.strip())
+            before = JOIN.join(line.strip() for line in old[i1:i2] if line.strip())
+            after = JOIN.join(line.strip() for line in new[j1:j2] if line.strip())
             if before != after:
                 return before, after
     return "", ""
@@ -233,6 +235,38 @@ def sample(module: str, source: str, size: int, rng: random.Random) -> list[Muta
         if mutant is not None:
             mutants.append(mutant)
     return mutants
+
+
+def replay(earlier: dict[str, list[dict[str, object]]], modules: Sequence[str]) -> dict[str, list[Mutant]]:
+    """The mutants of an earlier run's results (its --json), rebuilt on the current sources: each is found
+    again by operator and changed text, on the nearest such line. A mutant whose line is gone is skipped
+    (and named)."""
+    plan: dict[str, list[Mutant]] = {}
+    for module in modules:
+        if module not in earlier:
+            continue
+        source = (ROOT / module).read_text()
+        lines = [line.strip() for line in source.splitlines()]
+        sites = enumerate_sites(module, source)
+        mutants = []
+        for entry in earlier[module]:
+            # The same operator and the same change, the nearest first (lines above may have moved): the
+            # site on a line with the changed text, else the 30 nearest sites of that operator.
+            first_line = str(entry["before"]).split(JOIN)[0]
+            near = sorted(
+                (s for s in sites if s.operator == entry["operator"]),
+                key=lambda s, line=entry["line"]: (lines[s.line - 1] != first_line, abs(s.line - line)),
+            )[:30]
+            candidates = (make_mutant(site, source) for site in near)
+            found = next(
+                (m for m in candidates if m and (m.before, m.after) == (entry["before"], entry["after"])), None
+            )
+            if found is None:  # its code was removed or rewritten: nothing left to mutate
+                print(f"gone: {module}:{entry['line']} {entry['before']!r} no longer exists; not replayed")
+                continue
+            mutants.append(found)
+        plan[module] = mutants
+    return plan
 
 
 def load_equivalents(path: Path = EQUIVALENTS) -> dict[tuple[str, str, str], str]:
@@ -329,6 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=0, help="seconds per mutant (default: 3x the clean run + 30)")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once, each in its own copy (default 1)")
     parser.add_argument("--json", type=Path, help="also write every result to this file")
+    parser.add_argument(
+        "--replay", type=Path, help="run the mutants of an earlier --json file again (after new tests: same mutants)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="list killed mutants too")
     parser.add_argument("--list", action="store_true", help="print the module -> tests table and stop")
     args = parser.parse_args(argv)
@@ -346,12 +383,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # One random stream per module: a module's sample is the same alone or within an area, and a change to
     # one module does not reshuffle the others'.
-    plan = {
-        module: sample(module, (ROOT / module).read_text(), args.sample, random.Random(f"{args.seed}:{module}"))
-        for module in modules
-    }
+    if args.replay:
+        try:
+            plan = replay(json.loads(args.replay.read_text()), modules)
+        except ValueError as error:
+            print(f"error: {args.replay}: {error}", file=sys.stderr)
+            return 2
+        how = f"replaying {args.replay}"
+    else:
+        plan = {
+            module: sample(module, (ROOT / module).read_text(), args.sample, random.Random(f"{args.seed}:{module}"))
+            for module in modules
+        }
+        how = f"sample {args.sample}, seed {args.seed}"
     total = sum(len(mutants) for mutants in plan.values())
-    print(f"{total} mutants in {len(modules)} modules (sample {args.sample}, seed {args.seed}, jobs {args.jobs})")
+    print(f"{total} mutants in {len(plan)} modules ({how}, jobs {args.jobs})")
 
     started = time.monotonic()
     results: dict[str, list[Result]] = {}

@@ -81,3 +81,19 @@ def test_a_modules_sample_does_not_depend_on_the_other_modules_selected(tmp_path
     mutation.main(["limiter_service/algorithms.py", "--seed", "5"])
     mutation.main(["limiter_service", "--seed", "5"])
     assert picked["limiter_service/algorithms.py"][0] == picked["limiter_service/algorithms.py"][1]
+
+
+def test_replay_finds_the_same_mutants_after_lines_moved(tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "m.py").write_text(SOURCE)
+    monkeypatch.setattr(mutation, "ROOT", tmp_path)
+    earlier = {"m.py": [{"operator": m.operator, "line": m.line, "before": m.before, "after": m.after}
+                        for m in mutation.enumerate_mutants("m.py", SOURCE)]}  # fmt: skip
+    (tmp_path / "m.py").write_text("# a new first line\n" + SOURCE.replace("    return x\n", ""))
+
+    plan = mutation.replay(earlier, ["m.py"])
+
+    assert [(m.line - 1, m.after) for m in plan["m.py"]] == [
+        (e["line"], e["after"]) for e in earlier["m.py"] if e["before"] != "return x"
+    ]
+    assert len(plan["m.py"]) == len(earlier["m.py"])  # nothing was on the removed line
+    assert capsys.readouterr().out == ""
