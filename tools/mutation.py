@@ -4,6 +4,7 @@
     python -m tools.mutation policies components --sample 15 --seed 7
     python -m tools.mutation stack_config.py --sample 0            # every mutant (slow)
     python -m tools.mutation --list                                # the module -> tests table
+    python -m tools.mutation policies --replay before.json         # an earlier run's mutants (its --json) again
 
 The mutants are cosmic-ray's (its operators: arithmetic, comparison, boolean and unary operators
 swapped, `and`/`or`, numbers +/- 1, `True`/`False`, `not` added, `break`/`continue`, exceptions,
