@@ -6,7 +6,8 @@ honoured), ``GetItem``; every answer carries ``x-amz-crc32`` as DynamoDB's does.
 dict; signatures are not checked. Faults on demand, for tests: every Nth answer a throttling error,
 a 500, a corrupted CRC, or late.
 
-    python -m bench.dynamodb_stub --port P [--throttle-every N] [--error-every N] [--corrupt-every N]
+    python -m bench.dynamodb_stub --port P [--throttle-every N [--throttle-code C]] [--error-every N]
+                                           [--corrupt-every N]
                                            [--slow-every N --slow-ms MS] [--tls-cert CERT --tls-key KEY]
 
 Listens on 127.0.0.1 only.
@@ -32,8 +33,10 @@ class Faults:
         corrupt_every: int = 0,
         slow_every: int = 0,
         slow_ms: int = 0,
+        throttle_code: str = "ThrottlingException",
     ) -> None:
         self.throttle_every = throttle_every
+        self.throttle_code = throttle_code
         self.error_every = error_every
         self.corrupt_every = corrupt_every
         self.slow_every = slow_every
@@ -94,7 +97,7 @@ class StubProtocol(asyncio.Protocol):
         f = self.faults
         f.requests += 1
         if f.throttle_every and f.requests % f.throttle_every == 0:
-            status, payload = 400, _error("ThrottlingException", "Rate of requests exceeds the allowed throughput")
+            status, payload = 400, _error(f.throttle_code, "Rate of requests exceeds the allowed throughput")
         elif f.error_every and f.requests % f.error_every == 0:
             status, payload = 500, _error("InternalServerError", "Internal server error")
         else:
@@ -126,6 +129,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--throttle-every", type=int, default=0, help="every Nth answer is a ThrottlingException")
+    parser.add_argument(
+        "--throttle-code", default="ThrottlingException", help="the error type of those answers (HTTP 400)"
+    )
     parser.add_argument("--error-every", type=int, default=0, help="every Nth answer is a 500 InternalServerError")
     parser.add_argument("--corrupt-every", type=int, default=0, help="every Nth answer has a wrong x-amz-crc32")
     parser.add_argument("--slow-every", type=int, default=0, help="every Nth answer comes --slow-ms late")
@@ -146,7 +152,14 @@ def main() -> None:
     asyncio.run(
         serve(
             args.port,
-            Faults(args.throttle_every, args.error_every, args.corrupt_every, args.slow_every, args.slow_ms),
+            Faults(
+                args.throttle_every,
+                args.error_every,
+                args.corrupt_every,
+                args.slow_every,
+                args.slow_ms,
+                args.throttle_code,
+            ),
             tls,
         )
     )

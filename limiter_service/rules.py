@@ -228,16 +228,6 @@ def _enum(ctx: _Ctx, raw: Mapping[str, Any], fld: str, enum: type[StrEnum], defa
         raise ctx.error(fld, f"must be one of {allowed}, got {value!r}") from None
 
 
-def parse_rule(raw: Any, index: int = 0) -> Rule:
-    """Validate one rule mapping; raise :class:`RuleError` naming the rule and the field (every invalid
-    field of the rule, one per line; ``errors`` lists them)."""
-    rule, errors = _parse_rule(raw, index)
-    if errors:
-        raise RuleError.combine(errors)
-    assert rule is not None
-    return rule
-
-
 def _parse_rule(raw: Any, index: int) -> tuple[Rule | None, list[RuleError]]:
     """The rule, or None and every error found in it (each field is checked, not only the first)."""
     if not isinstance(raw, Mapping):

@@ -424,3 +424,54 @@ def test_an_unquoted_kubernetes_version_is_told_to_quote_it(value):
         "Config key 'kubernetesVersion' has '1.3', which is what YAML makes of an unquoted 1.30 (a number); "
         'quote it in the stack file: kubernetesVersion: "1.30".'
     )
+
+
+def _refusal(**changes) -> str:
+    with pytest.raises(ConfigError) as err:
+        parse(_raw(**changes), stack="dev")
+    return str(err.value)
+
+
+def test_number_bounds_are_inclusive_and_a_non_number_is_named():
+    def consumers(rate):
+        return [{"name": "partner-a", "rateLimit": rate, "burstLimit": 10, "quotaPerDay": 100000}]
+
+    # 1,000,000 is a valid plan (refused only by the WAF backstop below it), 1,000,001 is not
+    assert "field 'rateLimit' must be between" not in _refusal(apiConsumers=consumers(1_000_000))
+    assert "field 'rateLimit' must be between 1 and 1000000, not 1000001" in _refusal(apiConsumers=consumers(1_000_001))
+    assert "field 'rateLimit' must be a whole number, not 'five'" in _refusal(apiConsumers=consumers("five"))
+    parse(_raw(alarmThresholds={"albElb5xx": 0}), stack="dev")
+    assert "field 'albElb5xx' must be between 0 and 1000000000, not -1" in _refusal(alarmThresholds={"albElb5xx": -1})
+
+
+def test_tag_keys_and_values_up_to_the_aws_maximum_lengths():
+    parse(_raw(tags={"k" * 128: "v" * 256}), stack="dev")
+    for tags in ({"k" * 129: "v"}, {"k": "v" * 257}, {"": "v"}):
+        assert "keys and values must be strings (128/256 max)" in _refusal(tags=tags)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, True), ("false", False), ("TRUE", True), (False, False)])
+def test_booleans_accept_yaml_and_cli_strings(value, expected):
+    assert parse(_raw(extAuthzFailOpen=value), stack="dev").ext_authz_fail_open is expected
+
+
+def test_a_boolean_that_is_not_one_is_refused():
+    assert _refusal(extAuthzFailOpen="yes") == "Config key 'extAuthzFailOpen' must be true or false, not 'yes'."
+
+
+def test_a_rule_may_select_an_entry_or_hosts_not_both():
+    rule = {"name": "r", "key": ["client_ip"], "limit": 100, "window_seconds": 60,
+            "match": {"entry": "web", "hosts": ["dev.example.com"]}}  # fmt: skip
+    assert "field 'match' may have 'entry' or 'hosts', not both." in _refusal(rateLimitRules=[rule])
+
+
+def test_the_waf_backstop_must_stay_above_every_per_client_ip_rule():
+    message = _refusal(wafRateLimit=100)
+    assert message.startswith("Config key 'wafRateLimit' (100 per 5 minutes) is below rate-limit rule 'per-client-ip'")
+    parse(_raw(wafRateLimit=1500), stack="dev")  # exactly per-client-ip's 300 per 60 s
+    # A rule keyed on something else than the client IP alone says nothing about one client's traffic.
+    rules = _raw()["rateLimitRules"] + [
+        {"name": "per-key-burst", "match": {"entry": "api"}, "key": ["header:x-api-key", "client_ip"],
+         "limit": 100_000, "window_seconds": 60}
+    ]  # fmt: skip
+    parse(_raw(wafRateLimit=1500, rateLimitRules=rules), stack="dev")

@@ -133,6 +133,7 @@ def test_every_method_reaches_the_internal_nlb_through_the_vpc_link(stack: Recor
             assert stack.depends_on(integration, link, "connectionId")
             assert stack.depends_on(integration, nlb, "integrationTarget")
             assert inputs["uri"].startswith(f"http://api.{domain}/")
+            assert inputs["timeoutMilliseconds"] == 29000  # API Gateway's maximum for an integration
         proxy = one([i for i in integrations if "{proxy}" in i["inputs"]["uri"]], "proxy integration")
         assert proxy["inputs"]["requestParameters"] == {"integration.request.path.proxy": "method.request.path.proxy"}
         resource = one(under(stack, region, "aws:apigateway/resource:Resource"), "proxy resource")
@@ -159,8 +160,19 @@ def test_nlb_admits_only_the_vpc_link_and_forwards_to_an_ip_target_group(stack: 
         tg = stack.named(f"{region}-edge-apigw-api-tg")
         assert stack.depends_on(listener, tg, "defaultActions")
         assert (tg["inputs"]["targetType"], tg["inputs"]["protocol"]) == ("ip", "TCP")
-        hc = tg["inputs"]["healthCheck"]
-        assert (hc["protocol"], hc["port"], hc["path"]) == ("HTTP", "15021", "/healthz/ready")
+        assert tg["inputs"]["healthCheck"] == {
+            "enabled": True,
+            "protocol": "HTTP",
+            "port": "15021",
+            "path": "/healthz/ready",
+            "matcher": "200",
+            "interval": 10,
+            "timeout": 5,
+            "healthyThreshold": 2,
+            "unhealthyThreshold": 2,
+        }
+        # Targets in every zone take traffic from the NLB's nodes in every zone.
+        assert nlb["inputs"]["enableCrossZoneLoadBalancing"] is True
 
 
 def test_the_stage_name_is_a_prefix_no_application_path_uses(stack: RecordedStack) -> None:

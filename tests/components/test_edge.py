@@ -142,8 +142,12 @@ def test_every_web_acl_logs_to_an_aws_waf_logs_group_with_secrets_redacted(stack
         assert group["inputs"]["namePrefix"].startswith("aws-waf-logs-")
         assert group["inputs"]["retentionInDays"] > 0
         assert stack.provider_name(group) == stack.provider_name(acl)
-        redacted = {f["singleHeader"]["name"] for f in logging["inputs"]["redactedFields"]}
-        assert {ORIGIN_HEADER, "x-api-key"} <= redacted
+        # The whole list: each of these headers carries a secret (origin secret, API key, credentials).
+        assert logging["inputs"]["redactedFields"] == [
+            {"singleHeader": {"name": ORIGIN_HEADER}},
+            {"singleHeader": {"name": "x-api-key"}},
+            {"singleHeader": {"name": "authorization"}},
+        ]
 
 
 # -- ALB ------------------------------------------------------------------------------------------
@@ -233,8 +237,18 @@ def test_web_target_group_checks_the_gateway_readiness_endpoint(stack: RecordedS
         tg = stack.named(f"{region}-edge-web-tg")
         assert tg["inputs"]["targetType"] == "ip"
         assert tg["inputs"]["port"] == WEB_TRAFFIC_PORT
-        hc = tg["inputs"]["healthCheck"]
-        assert (hc["protocol"], hc["port"], hc["path"]) == ("HTTP", "15021", "/healthz/ready")
+        # The whole check: two failures 10 s apart take a gateway pod out, two successes bring it back.
+        assert tg["inputs"]["healthCheck"] == {
+            "enabled": True,
+            "protocol": "HTTP",
+            "port": "15021",
+            "path": "/healthz/ready",
+            "matcher": "200",
+            "interval": 10,
+            "timeout": 5,
+            "healthyThreshold": 2,
+            "unhealthyThreshold": 2,
+        }
         (vpc,) = (stack.by_urn[u] for u in tg["property_dependencies"]["vpcId"])
         assert vpc["type"] == "aws:ec2/vpc:Vpc" and vpc["name"].startswith(f"{region}-")
 
@@ -335,6 +349,7 @@ def test_distribution_serves_https_only_with_the_secret_header_and_the_global_ac
         "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy", "Managed-AllViewerExceptHostHeader"
     )
     assert {"POST", "PUT", "DELETE", "PATCH"} <= set(default["allowedMethods"])
+    assert default["compress"] is True
     static = inputs["orderedCacheBehaviors"]
     assert static, "static paths must have cached behaviours"
     for behaviour in static:
@@ -356,9 +371,12 @@ def test_one_latency_record_and_one_health_check_per_region(stack: RecordedStack
     for region in regions(stack):
         record = one([r for r in origin if r["inputs"]["setIdentifier"] == region], f"origin record of {region}")
         assert record["inputs"]["latencyRoutingPolicies"] == [{"region": region}]
-        (alias,) = record["inputs"]["aliases"]
-        assert alias["evaluateTargetHealth"] is True
         lb = alb(stack, region)
+        # The alias target is this region's ALB in the ALB's own (ELB) zone, not the record's hosted zone.
+        assert record["inputs"]["aliases"] == [
+            {"name": lb["outputs"]["dnsName"], "zoneId": lb["outputs"]["zoneId"], "evaluateTargetHealth": True}
+        ]
+        assert lb["outputs"]["zoneId"] != record["inputs"]["zoneId"]
         assert stack.depends_on(record, lb, "aliases")
         check = one([c for c in https_checks if stack.is_below(c, f"{region}-edge")], f"ALB health check of {region}")
         assert stack.depends_on(record, check, "healthCheckId")
@@ -382,10 +400,21 @@ def test_public_names_alias_cloudfront_when_on_else_the_latency_set(
         for record in records:
             (alias,) = record["inputs"]["aliases"]
             if config(stack, "cloudfrontEnabled"):
-                assert stack.depends_on(record, one(stack.of_type(DISTRIBUTION), "distribution"), "aliases")
-                assert alias["evaluateTargetHealth"] is False
+                distribution = one(stack.of_type(DISTRIBUTION), "distribution")
+                assert stack.depends_on(record, distribution, "aliases")
+                # CloudFront's fixed alias zone (the distribution's hostedZoneId), no health evaluation
+                assert alias == {
+                    "name": distribution["outputs"]["domainName"],
+                    "zoneId": distribution["outputs"]["hostedZoneId"],
+                    "evaluateTargetHealth": False,
+                }
             else:
-                assert alias["name"] == f"origin.{domain}" and alias["evaluateTargetHealth"] is True
+                # The latency set lives in the same hosted zone as the record itself.
+                assert alias == {
+                    "name": f"origin.{domain}",
+                    "zoneId": record["inputs"]["zoneId"],
+                    "evaluateTargetHealth": True,
+                }
                 assert record["inputs"]["type"] == "A"
         if config(stack, "cloudfrontEnabled"):
             assert sorted(r["inputs"]["type"] for r in records) == ["A", "AAAA"]

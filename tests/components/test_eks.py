@@ -166,6 +166,29 @@ def test_three_zones_of_public_and_private_subnets_tagged_for_load_balancers(dev
     assert all(c.subnet_of(network) for c in cidrs)
     assert not any(a.overlaps(b) for i, a in enumerate(cidrs) for b in cidrs[i + 1 :])
     assert all(s["inputs"]["mapPublicIpOnLaunch"] is False for s in public)
+    # The private endpoint and IRSA resolve through the VPC's DNS: both settings are required by EKS.
+    assert (vpc["inputs"]["enableDnsHostnames"], vpc["inputs"]["enableDnsSupport"]) == (True, True)
+
+
+@pytest.mark.parametrize(
+    ("vpc", "private", "public"),
+    [
+        (
+            "10.0.0.0/16",
+            ["10.0.0.0/18", "10.0.64.0/18", "10.0.128.0/18"],
+            ["10.0.192.0/20", "10.0.208.0/20", "10.0.224.0/20"],
+        ),
+        (
+            "10.20.0.0/20",
+            ["10.20.0.0/22", "10.20.4.0/22", "10.20.8.0/22"],
+            ["10.20.12.0/24", "10.20.13.0/24", "10.20.14.0/24"],
+        ),
+    ],
+)
+def test_subnet_plan_gives_pods_three_quarters_and_load_balancers_a_sixteenth_each(vpc, private, public):
+    from components.eks import subnet_plan
+
+    assert subnet_plan(vpc) == (private, public)
 
 
 def test_node_groups_run_in_the_private_subnets_only(dev_stack, prod_stack):
@@ -225,6 +248,9 @@ def test_addons_are_helm_releases_on_the_cluster_provider(dev_stack):
     lbc = releases["aws-load-balancer-controller"]["inputs"]["values"]
     assert lbc["region"] == REGION and lbc["vpcId"] == vpc_id
     assert lbc["clusterName"] == dev_stack.named(f"{L}-cluster")["outputs"]["eksCluster"]
+    # The chart must create the service account the IRSA role trusts (it is not made elsewhere).
+    assert lbc["serviceAccount"]["create"] is True
+    assert lbc["serviceAccount"]["name"] == "aws-load-balancer-controller"
 
 
 def test_irsa_roles_are_bound_to_one_service_account_each(dev_stack):

@@ -209,17 +209,32 @@ def test_limiter_scales_and_survives_disruptions(dev):
     assert pdb["selector"]["matchLabels"] == {"app": "limiter"}
 
 
-def test_ext_authz_reaches_the_limiter_over_mutual_tls_from_the_gateways_only(dev):
+def test_ext_authz_reaches_the_limiter_over_mutual_tls_from_the_gateways_and_the_apps_only(dev):
     rule = k8s(dev, "kubernetes:networking.istio.io/v1:DestinationRule", "limiter", "limiter")["inputs"]["spec"]
     assert rule["host"] == _provider(dev)["envoyExtAuthzHttp"]["service"]
     assert rule["trafficPolicy"]["tls"]["mode"] == "ISTIO_MUTUAL"
     policy = k8s(dev, AUTHZ, "limiter-callers", "limiter")["inputs"]["spec"]
-    assert policy["action"] == "ALLOW"
-    principals = policy["rules"][0]["from"][0]["source"]["principals"]
-    assert principals == [
-        "cluster.local/ns/istio-ingress/sa/istio-ingress-api",
-        "cluster.local/ns/istio-ingress/sa/istio-ingress-web",
-    ]
+    # The whole policy: one more rule (or a wider one) would let other callers reach the limiter.
+    assert policy == {
+        "selector": {"matchLabels": {"app": "limiter"}},
+        "action": "ALLOW",
+        "rules": [
+            {
+                "from": [
+                    {
+                        "source": {
+                            "principals": [
+                                "cluster.local/ns/istio-ingress/sa/istio-ingress-api",
+                                "cluster.local/ns/istio-ingress/sa/istio-ingress-web",
+                            ]
+                        }
+                    }
+                ]
+            },
+            # the microservices ask /check themselves (the apps namespace, nothing wider)
+            {"from": [{"source": {"namespaces": ["apps"]}}]},
+        ],
+    }
     namespace = k8s(dev, "kubernetes:core/v1:Namespace", "limiter")["inputs"]["metadata"]
     assert namespace["labels"]["istio-injection"] == "enabled"
 

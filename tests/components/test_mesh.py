@@ -47,12 +47,16 @@ def _provider(stack: RecordedStack) -> dict:
 
 
 # -- Istio --------------------------------------------------------------------------------------------------
-def test_istio_charts_come_from_the_official_repository_in_order(dev):
-    version = config(dev, "istioChartVersion")
+def test_istio_charts_come_from_the_official_repository_in_order(dev, runs):
     base, istiod = helm_release(dev, "base"), helm_release(dev, "istiod")
     for release in (base, istiod, helm_release(dev, "gateway", "istio-ingress-web")):
         assert release["inputs"]["repositoryOpts"]["repo"] == "https://istio-release.storage.googleapis.com/charts"
-        assert release["inputs"]["version"] == version
+        assert release["inputs"]["version"] == "1.28.1"  # the project default, which every sample keeps
+    # Another version in config reaches every Istio release (every sample keeps the default).
+    other = runs["dev-fail-closed"]
+    assert {
+        r["inputs"]["version"] for r in other.of_type(RELEASE) if r["inputs"]["chart"] in ("base", "istiod", "gateway")
+    } == {"1.27.3"}
     assert dev.depends_on(istiod, base)
     for gateway in dev.of_type(RELEASE):
         if gateway["inputs"]["chart"] == "gateway":
@@ -69,8 +73,18 @@ def test_istiod_ext_authz_provider_points_at_the_limiter_service(dev):
     assert http["timeout"] == f"{config(dev, 'extAuthzTimeoutMs') / 1000:.3f}s"
     assert http["failOpen"] is config(dev, "extAuthzFailOpen")
     assert http["statusOnError"] == "503"
-    assert {"x-envoy-external-address", "x-forwarded-for", "x-api-key"} <= set(http["includeRequestHeadersInCheck"])
+    assert http["includeRequestHeadersInCheck"] == ["x-envoy-external-address", "x-forwarded-for", "x-api-key"]
     assert set(http["headersToDownstreamOnDeny"]) == {"content-type", "retry-after", "ratelimit", "ratelimit-policy"}
+
+
+def test_ext_authz_failure_mode_and_timeout_follow_config(runs):
+    """The samples all keep the defaults (fail open, 200 ms): a variant turns both, so neither can be fixed."""
+    default, closed = (
+        _provider(runs["dev"])["envoyExtAuthzHttp"],
+        _provider(runs["dev-fail-closed"])["envoyExtAuthzHttp"],
+    )
+    assert (default["failOpen"], default["timeout"]) == (True, "0.200s")
+    assert (closed["failOpen"], closed["timeout"]) == (False, "0.350s")
 
 
 def test_check_headers_include_every_header_a_rule_keys_on(runs):
@@ -82,7 +96,14 @@ def test_check_headers_include_every_header_a_rule_keys_on(runs):
 
 def test_istiod_runs_highly_available(dev):
     values = helm_release(dev, "istiod")["inputs"]["values"]
-    assert values["autoscaleEnabled"] is True and values["autoscaleMin"] >= 2
+    # Two from the start (replicaCount) and never fewer (autoscaleMin): one istiod pod is a single point of
+    # failure for every sidecar's configuration and certificates.
+    assert (values["autoscaleEnabled"], values["replicaCount"], values["autoscaleMin"], values["autoscaleMax"]) == (
+        True,
+        2,
+        2,
+        5,
+    )
     assert values["global"]["defaultPodDisruptionBudget"]["enabled"] is True
     keys = {c["topologyKey"] for c in values["topologySpreadConstraints"]}
     assert "topology.kubernetes.io/zone" in keys

@@ -167,7 +167,16 @@ def test_scraper_identity_may_read_pods_in_the_cluster(prod_stack):
     assert len(scraper) == 2
     role = prod_stack.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
     rules = next(r for r in role if r["outputs"]["metadata"]["name"] == "aps-collector-role")["outputs"]["rules"]
-    assert {"pods", "endpoints", "services"} <= set(rules[0]["resources"])
+    # The whole role: read-only, and nothing beyond what the managed scraper documents it needs.
+    assert rules == [
+        {
+            "apiGroups": [""],
+            "resources": ["nodes", "nodes/proxy", "nodes/metrics", "services", "endpoints", "pods"],
+            "verbs": ["get", "list", "watch"],
+        },
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+        {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
+    ]
 
 
 def test_runbook_has_a_section_for_every_alarm_and_alert(dev_stack, prod_stack):

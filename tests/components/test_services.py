@@ -77,9 +77,42 @@ def test_each_microservice_gets_a_hardened_autoscaled_workload(runs, variant):
         assert service["ports"][0]["name"] == "http" and service["selector"] == {"app": name}
         hpa = k8s(stack, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", name, "apps")["inputs"]["spec"]
         assert (hpa["minReplicas"], hpa["maxReplicas"]) == (svc.get("minReplicas", 2), svc.get("maxReplicas", 10))
-        k8s(stack, "kubernetes:policy/v1:PodDisruptionBudget", name, "apps")
+        # No pod down during a rollout; one at a time in a drain; spread over zones, then nodes.
+        assert deployment["inputs"]["spec"]["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+        }
+        assert pod["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        assert pod["topologySpreadConstraints"] == [
+            {
+                "maxSkew": 1,
+                "topologyKey": key,
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"app": name}},
+            }
+            for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+        ]
+        pdb = k8s(stack, "kubernetes:policy/v1:PodDisruptionBudget", name, "apps")["inputs"]["spec"]
+        assert pdb == {"maxUnavailable": 1, "selector": {"matchLabels": {"app": name}}}
         policy = k8s(stack, "kubernetes:networking.k8s.io/v1:NetworkPolicy", name, "apps")["inputs"]["spec"]
-        assert policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": svc["port"]}]
+        # The whole ingress: the app port from the gateways and the other services only, the sidecar's
+        # health and stats ports.
+        assert policy["ingress"] == [
+            {
+                "from": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                    for ns in ("istio-ingress", "apps")
+                ],
+                "ports": [{"protocol": "TCP", "port": svc["port"]}],
+            },
+            {"ports": [{"protocol": "TCP", "port": 15020}, {"protocol": "TCP", "port": 15090}]},
+        ]
     namespace = k8s(stack, "kubernetes:core/v1:Namespace", "apps")["inputs"]["metadata"]
     assert namespace["labels"]["istio-injection"] == "enabled"
 

@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from limiter_service.algorithms import (
+    BoundedCache,
     FixedWindow,
     SlidingWindow,
+    counter_key,
     sliding_allows,
     sliding_ceiling,
     sliding_retry_after,
@@ -136,7 +138,48 @@ def test_fixed_window_is_exact(ops: list[tuple[float, int]], limit: int) -> None
         assert d.reset_after == pytest.approx(start + 30 - clock())
 
 
+@pytest.mark.parametrize("strategy", [FixedWindow, SlidingWindow])
+def test_counters_expire_two_windows_and_a_minute_after_their_window_starts(strategy: type) -> None:
+    """Long enough for the sliding window to read the previous window, short enough not to pile up items."""
+    rule = replace(SLIDING if strategy is SlidingWindow else FIXED, window_seconds=3600)
+    clock = FakeClock(3600.0 * 480_000 + 1234)
+    store = MemoryStore(clock=clock)
+    run(strategy(store, clock).decide(rule, "k", 1))
+    start = 3600 * 480_000
+    assert store.expires_at(counter_key(rule, "k", start)) == start + 2 * 3600 + 60
+
+
+def test_bounded_cache_evicts_the_least_recently_used_entry() -> None:
+    cache: BoundedCache[str, int] = BoundedCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "a" is now the most recently used
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
+
+
+def test_fixed_window_remaining_counts_down_by_one_through_leases() -> None:
+    """With leases a replica holds tokens the store has already counted: remaining must still fall by one
+    per admission (the limit minus the store's count plus the tokens held), and reach 0 exactly at the limit."""
+    clock = FakeClock(60_000.0)
+    store = MemoryStore(clock=clock)
+    fw = FixedWindow(store, clock)
+    leased = replace(FIXED, limit=10, lease=4)
+    decisions = [run(fw.decide(leased, "k", 1)) for _ in range(11)]
+    assert [d.allowed for d in decisions] == [True] * 10 + [False]
+    assert [d.remaining for d in decisions] == [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0]
+    assert [d.source for d in decisions[:5]] == ["store", "lease", "lease", "lease", "store"]
+
+
 # -- sliding window ----------------------------------------------------------------------------
+def test_sliding_window_remaining_counts_down_from_the_weighted_ceiling() -> None:
+    clock = FakeClock(10_000.0)  # a window start for 10 s windows
+    sw = SlidingWindow(MemoryStore(clock=clock), clock)
+    assert [run(sw.decide(SLIDING, "k", 1)).remaining for _ in range(10)] == [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
+    clock.advance(15)  # half-way into the next window: the previous 10 weigh 5, so the ceiling is 5
+    assert [run(sw.decide(SLIDING, "k", 2)).remaining for _ in range(2)] == [3, 1]
+
+
 def test_sliding_window_weights_the_previous_window() -> None:
     clock = FakeClock(10_000.0)  # a window start for 10 s windows
     sw = SlidingWindow(MemoryStore(clock=clock), clock)
@@ -151,6 +194,20 @@ def test_sliding_window_weights_the_previous_window() -> None:
     assert denied.source == "over_limit_cache"
     clock.advance(denied.retry_after or 0)
     assert run(sw.decide(SLIDING, "k", 1)).allowed
+
+
+def test_sliding_window_longer_than_the_slack_still_weighs_the_previous_window() -> None:
+    """A one-hour window: the previous window's counter must outlive the first minute of the next one."""
+    hourly = replace(SLIDING, limit=100, window_seconds=3600)
+    clock = FakeClock(3600.0 * 500 + 3000)  # 10 minutes before a window ends
+    sw = SlidingWindow(MemoryStore(clock=clock), clock)
+    assert all(run(sw.decide(hourly, "k", 1)).allowed for _ in range(100))
+    clock.advance(600 + 61)  # 61 s into the next window: the previous 100 still weigh 98.3 %
+    admitted = sum(run(sw.decide(hourly, "k", 1)).allowed for _ in range(100))
+    assert admitted == math.floor(100 - 100 * (1 - 61 / 3600) + 1e-9) == 1
+    clock.advance(1800)  # half-way (at 30 min 61 s): about half the limit again, counting the one admitted
+    admitted = sum(run(sw.decide(hourly, "k", 1)).allowed for _ in range(100))
+    assert admitted == math.floor(100 - 100 * (1 - 1861 / 3600) + 1e-9) - 1
 
 
 @settings(max_examples=60, deadline=None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -299,3 +301,109 @@ def test_authz_matches_rules_on_the_path_without_the_api_gateway_stage(tmp_path:
 def test_strip_prefixes_must_be_path_segments() -> None:
     with pytest.raises(ValueError, match="must be a path segment"):
         Settings(strip_path_prefixes=("apigw/",))
+
+
+def test_a_body_that_cannot_be_parsed_is_a_422_about_the_body(client: TestClient) -> None:
+    r = client.post("/v1/check", content=b'{"rule": "\xff"}', headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid request: body"
+    assert [d["field"] for d in r.json()["detail"]] == ["body"]
+
+
+def test_an_unexpected_error_is_a_500_without_details(tmp_path: Path) -> None:
+    app = build(tmp_path)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret detail")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/boom")
+    assert (r.status_code, r.json()) == (500, {"error": "internal error"})
+
+
+class FlakyStore(DownStore):
+    """Unreachable, and its probe fails with a StoreError every time."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.pings = 0
+
+    async def ping(self) -> None:
+        self.pings += 1
+        raise StoreError("no route", reason="connection", operation="DescribeTable")
+
+
+def _store_up(metrics: Metrics) -> float | None:
+    return metrics.registry.get_sample_value("limiter_store_up")
+
+
+def test_the_probe_reports_reachability_and_survives_failed_pings(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from limiter_service.app import _probe
+    from limiter_service.stores.memory import MemoryStore
+
+    async def scenario() -> None:
+        metrics = Metrics()
+        flaky = FlakyStore()
+        task = asyncio.create_task(_probe(flaky, metrics, 0.001))
+        await asyncio.sleep(0.05)
+        assert not task.done(), "a failed ping must not end the probe"
+        assert flaky.pings >= 3 and _store_up(metrics) == 0
+        task.cancel()
+        metrics.set_store_up(0)
+        task = asyncio.create_task(_probe(MemoryStore(), metrics, 60))
+        await asyncio.sleep(0.01)
+        assert _store_up(metrics) == 1  # reachable after the warm-up, before the first interval
+        task.cancel()
+
+    with caplog.at_level(logging.WARNING, logger="limiter_service"):
+        asyncio.run(scenario())
+    # An expected store failure is a warning naming it, not a crash of the probe.
+    messages = {(r.levelname, r.getMessage()) for r in caplog.records if r.name == "limiter_service"}
+    assert messages == {("WARNING", "store probe failed: no route")}
+
+
+@pytest.mark.parametrize("field", ["key", "rule"])
+def test_a_lone_surrogate_is_a_422_naming_its_field(client: TestClient, field: str) -> None:
+    body = {"rule": "per-key", "key": "k", field: "\ud800"}
+    r = client.post("/v1/check", content=json.dumps(body), headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert [d["field"] for d in r.json()["detail"]] == [field]
+
+
+def test_retry_after_and_reset_after_are_rounded_to_milliseconds(tmp_path: Path) -> None:
+    clock = FakeClock(1_800_000_000.0 + 15.1234)  # 15.1234 s into a 60 s window
+    with TestClient(build(tmp_path, clock=clock), raise_server_exceptions=False) as c:
+        for _ in range(3):
+            assert check(c, rule="per-ip", key="k").status_code == 200
+        denied = check(c, rule="per-ip", key="k").json()
+    # sliding window, limit 3: one more fits once this window's 3 weigh 2, 20 s into the next one
+    assert denied == {"allowed": False, "limit": 3, "remaining": 0, "reset_after": 64.877, "retry_after": 64.877}
+
+
+def test_the_openapi_document_lists_each_routes_answers_and_hides_authz(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [p for p in paths if p.startswith("/authz")]  # Envoy's endpoint, any method: not an API
+    check_answers = paths["/v1/check"]["post"]["responses"]
+    assert sorted(check_answers) == ["200", "404", "422"]
+    assert check_answers["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/UnknownRuleResponse"
+    }
+    assert sorted(paths["/readyz"]["get"]["responses"]) == ["200", "503"]
+
+
+def test_authz_matches_on_the_raw_path_as_envoy_sent_it(client: TestClient) -> None:
+    plain = authz(client, "GET", "/api/items", x_api_key="k")
+    encoded = authz(client, "GET", "/api%2Fitems", x_api_key="k")  # not under /api/ until decoded
+    assert '"per-key"' in plain.headers["RateLimit-Policy"]
+    assert '"per-key"' not in encoded.headers["RateLimit-Policy"]
+
+
+def test_authz_survives_an_encoded_slash_right_after_its_prefix(client: TestClient) -> None:
+    # Starlette routes on the decoded path (/authz/api/items); the raw one reads /authz%2Fapi%2Fitems.
+    r = authz(client, "GET", "%2Fapi%2Fitems", x_api_key="k")
+    assert r.status_code == 200
+    assert '"per-key"' not in r.headers["RateLimit-Policy"]

@@ -157,7 +157,8 @@ async def test_store_failure_follows_each_rules_failure_mode(clock: FakeClock) -
     d_open = (await limiter.check(open_rule, "k")).decision
     d_closed = (await limiter.check(closed_rule, "k")).decision
     assert d_open.allowed and d_open.source == "error"
-    assert not d_closed.allowed and d_closed.retry_after == 1.0
+    assert (d_open.remaining, d_open.retry_after) == (0, None)  # nothing known: claim no headroom
+    assert not d_closed.allowed and d_closed.retry_after == 1.0 and d_closed.remaining == 0
     assert sample(metrics, "limiter_decisions_total", rule=open_rule.name, outcome="error_allowed") == 1
     assert sample(metrics, "limiter_decisions_total", rule=closed_rule.name, outcome="error_denied") == 1
     failing.failing = False  # recovers with no restart

@@ -76,6 +76,36 @@ async def test_throttling_and_5xx_are_retried_within_the_deadline(stubs: Any, fa
         await store.aclose()
 
 
+@pytest.mark.parametrize(
+    ("code", "retried", "reason"),
+    [
+        # What a provisioned table answers when a partition runs out of capacity: HTTP 400, yet transient.
+        ("ProvisionedThroughputExceededException", True, None),
+        ("RequestLimitExceeded", True, None),
+        ("TransactionInProgressException", True, None),
+        # A 400 that no retry can fix: one attempt, then the error.
+        ("ValidationException", False, "client_error"),
+        ("AccessDeniedException", False, "auth"),
+        ("ResourceNotFoundException", False, "no_table"),
+    ],
+)
+async def test_which_http_400_answers_are_retried(stubs: Any, code: str, retried: bool, reason: str | None) -> None:
+    stub = stubs("--throttle-every", "2", "--throttle-code", code)  # the second answer is that error
+    store = store_for(stub.url(), max_attempts=2)
+    try:
+        assert (await store.incr_if("k", 1, 100, EXPIRES)).count == 1
+        if retried:
+            assert (await store.incr_if("k", 1, 100, EXPIRES)).count == 2  # the retry (answer 3) succeeded
+            assert store.calls == 3
+        else:
+            with pytest.raises(StoreError) as info:
+                await store.incr_if("k", 1, 100, EXPIRES)
+            assert info.value.reason == reason
+            assert store.calls == 2
+    finally:
+        await store.aclose()
+
+
 async def test_an_answer_failing_its_crc32_is_never_used_and_is_retried(stubs: Any) -> None:
     stub = stubs("--corrupt-every", "2")  # every second answer's x-amz-crc32 is wrong (the write happened)
     store = store_for(stub.url(), max_attempts=2)
@@ -300,3 +330,127 @@ def test_the_update_request_is_the_conditional_add(aws_env: dict[str, str], key:
         "ReturnValues": "UPDATED_NEW",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+class _GatewayError(BaseHTTPRequestHandler):
+    """A proxy's 502 in front of DynamoDB: an HTML body, no JSON."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = b"<html><body>502 Bad Gateway</body></html>"
+        self.send_response(502)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_a_5xx_that_is_not_json_is_a_retried_server_error(aws_env: dict[str, str]) -> None:
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _GatewayError)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    seen: list[tuple[str, str | None]] = []
+    store = store_for(
+        f"http://127.0.0.1:{proxy.server_address[1]}", max_attempts=2, observer=lambda o, s, r: seen.append((o, r))
+    )
+    try:
+        with pytest.raises(StoreError) as info:
+            await store.incr_if("k", 1, 100, EXPIRES)
+        assert info.value.reason == "server_error"
+        assert "502 Bad Gateway" in str(info.value)
+        assert store.calls == 2  # retried like any 5xx
+    finally:
+        await store.aclose()
+        proxy.shutdown()
+        proxy.server_close()
+
+
+async def test_every_call_reports_its_latency_to_the_observer(stubs: Any) -> None:
+    seen: list[tuple[str, float, str | None]] = []
+    store = store_for(stubs().url(), observer=lambda op, seconds, reason: seen.append((op, seconds, reason)))
+    try:
+        await store.incr_if("k", 4, 5, EXPIRES)
+        assert not (await store.incr_if("k", 2, 5, EXPIRES)).applied  # a failed condition is a success
+        await store.get("k")
+    finally:
+        await store.aclose()
+    assert [(op, reason) for op, _, reason in seen] == [("UpdateItem", None), ("UpdateItem", None), ("GetItem", None)]
+    assert all(0 <= seconds < 2 for _, seconds, _ in seen), seen
+
+
+def test_a_broken_aws_profile_is_a_configuration_error(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    with pytest.raises(StoreError) as info:
+        DynamoDBStore("t", endpoint_url="http://127.0.0.1:9")
+    assert info.value.reason == "config"
+    assert "cannot configure the DynamoDB client" in str(info.value) and "no-such-profile" in str(info.value)
+
+
+class _RawServer:
+    """A raw HTTP server: reads each request, then writes `answer` (keep-alive), or closes when it is None."""
+
+    def __init__(self, answer: bytes | None) -> None:
+        self.answer = answer
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        try:
+            while self.answer is not None:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(self.answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client closed its end
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> int:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+            await asyncio.gather(writer.wait_closed(), return_exceptions=True)
+        await self.server.wait_closed()
+
+
+OK_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-amz-crc32: 1\r\n\r\n{}"
+
+
+async def test_a_connection_closed_before_the_answer_fails_the_request_at_once() -> None:
+    from limiter_service.stores.http import HttpPool, ResponseError
+
+    async with _RawServer(None) as port:
+        pool = HttpPool(f"http://127.0.0.1:{port}", "h", None, max_idle=2)
+        try:
+            with pytest.raises(ResponseError, match="connection closed"):
+                await asyncio.wait_for(pool.post({}, b""), timeout=2)
+        finally:
+            pool.close()
+
+
+async def test_idle_connections_are_reused_for_up_to_30_seconds() -> None:
+    from limiter_service.stores.http import HttpPool
+
+    async with _RawServer(OK_ANSWER) as port:
+        pool = HttpPool(f"http://127.0.0.1:{port}", "h", None, max_idle=2)
+        try:
+            assert await pool.post({}, b"") == (200, b"1", b"{}")
+            (idle,) = pool._idle
+            idle.last_used -= 29.8  # as if idle for 29.8 s
+            await pool.post({}, b"")
+            assert pool.opened == 1  # reused
+            (idle,) = pool._idle
+            idle.last_used -= 30.0  # idle for 30 s: servers may have dropped it
+            await pool.post({}, b"")
+            assert pool.opened == 2 and idle.closed  # closed, a new one opened
+        finally:
+            pool.close()
+            await asyncio.sleep(0.01)  # let the closed transports finish

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from limiter_service.clock import FakeClock
-from limiter_service.stores.base import Store, StoreError
+from limiter_service.stores.base import IncrResult, Store, StoreError
 from limiter_service.stores.dynamodb import DynamoDBStore, create_table
 from limiter_service.stores.memory import MemoryStore
 from tests.limiter_service.limiter_testutil import LocalServer, dynamodb_store, free_port
@@ -237,3 +237,22 @@ async def test_a_timeout_this_process_stalled_through_is_shed_not_a_store_failur
         assert info.value.reason == "circuit_open"
     finally:
         await store.aclose()
+
+
+def test_a_store_must_implement_incr_if_and_get_and_is_reachable_by_default() -> None:
+    class OnlyIncr(Store):
+        async def incr_if(self, key: str, cost: int, ceiling: int, expires_at: int) -> IncrResult:
+            return IncrResult(True, cost)
+
+    class OnlyGet(Store):
+        async def get(self, key: str) -> int:
+            return 0
+
+    for partial in (OnlyIncr, OnlyGet):
+        with pytest.raises(TypeError, match="abstract"):
+            partial()  # type: ignore[abstract]
+
+    class Both(OnlyIncr, OnlyGet):
+        pass
+
+    assert Both().reachable is True  # a store without a probe claims nothing is wrong

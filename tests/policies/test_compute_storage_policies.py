@@ -185,3 +185,43 @@ def test_account_wide_block_covers_every_bucket(platform, found):
     )
 
     assert found(platform.analyze(), "s3-block-public-access") == []
+
+
+def _other_bucket(platform, name="eu-west-1-edge-other", block=True, restrict=True):
+    """A second bucket, registered after the log bucket, with its own block (or none)."""
+    other = platform.add("aws:s3/bucketV2:BucketV2", name, {"bucket": "other-abc"})
+    if block:
+        platform.add(
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            f"{name}-block",
+            {
+                "bucket": platform.ref(other, "id"),
+                "blockPublicAcls": True,
+                "blockPublicPolicy": True,
+                "ignorePublicAcls": True,
+                "restrictPublicBuckets": restrict,
+            },
+        )
+    return other
+
+
+def test_every_bucket_is_judged_after_one_without_a_block(platform, found):
+    platform.remove(BLOCK)
+    _other_bucket(platform, restrict=False)
+
+    reported = found(platform.analyze(), "s3-block-public-access")
+
+    assert [(name, "has no public access block" in message) for name, message in reported] == [
+        (BUCKET, True),
+        ("eu-west-1-edge-other", False),
+    ]
+    assert "leaves restrict_public_buckets off" in reported[1][1]
+
+
+def test_every_bucket_is_judged_after_an_exempt_one(platform, found):
+    platform.remove(BLOCK)
+    _other_bucket(platform, block=False)
+
+    result = platform.analyze(policy_config={"s3-block-public-access": {"exemptResources": [BUCKET]}})
+
+    assert [name for name, _ in found(result, "s3-block-public-access")] == ["eu-west-1-edge-other"]

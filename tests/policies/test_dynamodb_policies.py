@@ -112,6 +112,25 @@ def test_policy_matched_by_known_values_without_property_dependencies(build):
     assert names(stack.analyze()) == []
 
 
+def test_a_target_of_unknown_index_does_not_take_the_slot_a_known_target_needs(build):
+    """A read target whose index is unknown (its id derived from an unknown output) comes first and could
+    fill either GSI's read slot; the by-customer target that follows can fill only its own. Every slot is
+    covered only if the first one gives way (a maximum matching, not first come first served)."""
+    stack = build(preview=True, named_tables=True)
+    unknown = stack.get(f"{TABLE}-by-status-read-target")
+    stack.set_input(unknown["name"], "resourceId", UNKNOWN)
+    unknown["property_dependencies"]["resourceId"] = [stack.get(TABLE)["urn"]]
+    stack.resources.remove(unknown)
+    stack.resources.insert(stack.resources.index(stack.get(f"{TABLE}-by-customer-read-target")), unknown)
+
+    assert names(stack.analyze()) == []
+
+    # Not leniency: without the known one, one of the two GSI read slots is empty.
+    stack.remove(f"{TABLE}-by-customer-read-target")
+    [message] = messages(stack.analyze())
+    assert "but 1 of them lacks a read scalable target" in message
+
+
 def test_on_demand_table_passes(stack):
     for resource in list(stack.resources):
         if resource["type"].startswith("aws:appautoscaling/"):
@@ -212,3 +231,22 @@ def test_unknown_point_in_time_recovery_passes_in_preview(platform, found):
 
     assert found(result, "dynamodb-point-in-time-recovery") == []
     assert result.preview_skips == []
+
+
+def test_a_scalable_target_of_another_service_does_not_count(build):
+    stack = build(preview=False)
+    stack.remove(f"{TABLE}-read-policy")
+    stack.set_input(f"{TABLE}-read-target", "serviceNamespace", "ecs")  # the same resource id, not DynamoDB's
+    stack.add(
+        "aws:appautoscaling/policy:Policy",
+        f"{TABLE}-ecs-policy",
+        {
+            "policyType": "TargetTrackingScaling",
+            "resourceId": stack.ref(stack.get(f"{TABLE}-read-target"), "resourceId"),
+        },
+    )
+
+    [message] = messages(stack.analyze())
+    assert message.startswith(
+        f"The provisioned DynamoDB table '{TABLE}' has no read capacity autoscaling for the table."
+    )

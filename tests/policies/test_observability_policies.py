@@ -110,3 +110,18 @@ def test_exempt_resources_are_skipped(platform):
     result = platform.analyze(policy_config={POLICY: {"exemptResources": [f"{REGION}-api-*"]}})
 
     assert result.for_policy(POLICY) == []
+
+
+@pytest.mark.parametrize("exempt_first", [False, True])
+def test_every_stage_is_judged_after_one_with_an_alarm_or_exempt(platform, exempt_first):
+    rest_api = platform.get(f"{REGION}-api-rest")
+    platform.add(
+        "aws:apigateway/stage:Stage",
+        f"{REGION}-api-stage-v2",
+        {"restApi": platform.ref(rest_api, "id"), "stageName": "v2"},
+    )
+    config = {POLICY: {"exemptResources": [f"{REGION}-api-stage"]}} if exempt_first else {}
+
+    result = platform.analyze(policy_config=config)
+
+    assert [d.resource_name for d in result.for_policy(POLICY)] == [f"{REGION}-api-stage-v2"]

@@ -189,3 +189,17 @@ def test_cloudfront_with_known_wafv2_arn_passes(platform, found):
     platform.set_input(CDN, "webAclId", "arn:aws:wafv2:us-east-1:123456789012:global/webacl/edge/abc")
 
     assert found(platform.analyze(), "waf-before-cloudfront") == []
+
+
+def test_every_stage_is_judged_after_an_exempt_one(platform, found):
+    rest_api = platform.get(f"{REGION}-api-rest")
+    platform.add(
+        "aws:apigateway/stage:Stage",
+        f"{REGION}-api-stage-v2",
+        {"restApi": platform.ref(rest_api, "id"), "stageName": "v2"},
+    )
+    platform.remove(f"{REGION}-api-waf-association")
+
+    result = platform.analyze(policy_config={"waf-before-api-stage": {"exemptResources": [STAGE]}})
+
+    assert [name for name, _ in found(result, "waf-before-api-stage")] == [f"{REGION}-api-stage-v2"]

@@ -54,6 +54,12 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "dev-overlapping-routes": ("dev", {"microservices": OVERLAPPING_SERVICES}, False),
     # `pulumi config set domain mycorp.io`: every rule's hosts must follow.
     "dev-domain-changed": ("dev", {"domain": "mycorp.io"}, False),
+    # Every sample leaves the project defaults (fail open, 200 ms, Istio 1.28.1): this one changes them.
+    "dev-fail-closed": (
+        "dev",
+        {"extAuthzFailOpen": False, "extAuthzTimeoutMs": 350, "istioChartVersion": "1.27.3"},
+        False,
+    ),
 }
 
 
