@@ -105,15 +105,12 @@ def test_a_resource_with_its_own_provider_is_attributed_to_it(prod_stack):
 
 
 # What AWS itself refuses to delete: the resource's own guard (LB and table deletion protection, a bucket that
-# still holds objects without force_destroy), and a distribution's web ACL and certificate while it uses them.
+# still holds objects without force_destroy: the preflight's rule), and a distribution's web ACL and certificate
+# while it uses them.
 def _aws_refuses_delete(resource) -> bool:
-    inputs = resource["inputs"]
-    return (
-        inputs.get("enableDeletionProtection") is True
-        or inputs.get("deletionProtectionEnabled") is True
-        or (resource["type"] == "aws:s3/bucket:Bucket" and inputs.get("forceDestroy") is not True)
-        or resource["type"] == "aws:cloudfront/distribution:Distribution"
-    )
+    from tools.preflight.teardown import aws_refuses_delete
+
+    return aws_refuses_delete(resource) is not None or resource["type"] == "aws:cloudfront/distribution:Distribution"
 
 
 def test_deletion_protection_stops_a_destroy_at_its_preview(prod_stack):

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tools.mocks import UNKNOWN
 from tools.preflight.findings import Finding
 
 LONGEST_REGION = "ap-southeast-1"
@@ -256,8 +257,6 @@ def _inputs(resource: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _known_str(value: Any) -> str | None:
-    from tools.mocks import UNKNOWN
-
     if isinstance(value, str) and value != UNKNOWN:
         return value
     return None
