@@ -12,10 +12,12 @@ from components.api_gateway import (
     API_TRAFFIC_PORT,
     ApiGatewayArgs,
     ApiGatewaySettings,
+    _LOG_RETENTION_DAYS,
     _validate,
 )
 from components.specs import ApiConsumer
 from tests.components.programs.edge_helpers import config, one, referrers, regions, under, variant
+from tools.preflight import values
 from tools.records import RecordedStack, Resource, is_unknown
 
 WAF_ASSOC = "aws:wafv2/webAclAssociation:WebAclAssociation"
@@ -278,3 +280,22 @@ def test_settings_are_validated_with_the_input_named(settings: dict, names: str)
     _validate(_args())
     with pytest.raises(ValueError, match=f"ApiGatewaySettings.{names}"):
         _validate(_args(**settings))
+
+
+def test_the_unhealthy_targets_alarm_notifies_the_regions_topic_on_alarm_and_ok(stack: RecordedStack) -> None:
+    topics = {t["outputs"]["arn"].split(":")[3]: t["outputs"]["arn"] for t in stack.of_type("aws:sns/topic:Topic")}
+    for region in regions(stack):
+        alarm = stack.named(f"{region}-edge-apigw-api-targets-unhealthy")["outputs"]
+        # Recovery is news too: whoever was paged learns that the gateway pods are back.
+        assert alarm["alarmActions"] == alarm["okActions"] == [topics[region]]
+
+
+def test_log_retention_choices_are_the_periods_cloudwatch_logs_accepts() -> None:
+    # Config validation and the preflight share one truth (the preflight's table is checked against botocore).
+    assert set(_LOG_RETENTION_DAYS) == values.LOG_RETENTION_DAYS - {0}
+
+
+def test_integration_timeouts_are_ones_api_gateway_takes(stack: RecordedStack) -> None:
+    integrations = stack.of_type("aws:apigateway/integration:Integration")
+    assert integrations
+    assert [f.message for f in values.check(stack.record) if f.rule == "api-integration-timeout"] == []

@@ -166,6 +166,10 @@ def test_bad_args_are_refused_by_name():
         _validate(DataArgs(region="eu-west-1", counters_billing_mode="ON_DEMAND"))
     with pytest.raises(ValueError, match="min_capacity <= max_capacity"):
         _validate(DataArgs(region="eu-west-1", autoscaling=Autoscaling(10, 5, 70)))
+    # A provisioned table has at least one capacity unit: scaling to 0 is refused by DynamoDB.
+    with pytest.raises(ValueError, match="1 <= min_capacity"):
+        _validate(DataArgs(region="eu-west-1", autoscaling=Autoscaling(0, 5, 70)))
+    _validate(DataArgs(region="eu-west-1", autoscaling=Autoscaling(1, 1, 70)))
     with pytest.raises(ValueError, match="'counters' is the limiter's"):
         from components.specs import AppTable
 

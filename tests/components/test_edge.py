@@ -355,6 +355,7 @@ def test_distribution_serves_https_only_with_the_secret_header_and_the_global_ac
     for behaviour in static:
         assert behaviour["viewerProtocolPolicy"] == "https-only"
         assert behaviour["cachePolicyId"] == policy_id(cache_token, "Managed-CachingOptimized")
+        assert behaviour["compress"] is True  # static assets are the most compressible answers
     headers = policy_id(
         "aws:cloudfront/getResponseHeadersPolicy:getResponseHeadersPolicy", "Managed-SecurityHeadersPolicy"
     )
@@ -474,3 +475,38 @@ def test_global_args_are_validated_with_the_input_named(changes: dict, names: st
     _validate_global(GlobalEdgeArgs(**base))
     with pytest.raises(ValueError, match=f"GlobalEdgeArgs.{names}"):
         _validate_global(GlobalEdgeArgs(**{**base, **changes}))
+
+
+# -- certificates --------------------------------------------------------------------------------------
+def test_validation_records_are_upserted_and_outlive_their_certificate(stack: RecordedStack) -> None:
+    # ACM asks every certificate of a name for the same CNAME: another region's (or CloudFront's) renewal still
+    # needs it after this certificate is gone, and a second writer must not fail on the existing record.
+    validation = [r for r in stack.of_type(RECORD) if "-cert-validation-" in r["name"]]
+    assert validation
+    for record in validation:
+        assert record["retain_on_delete"] is True, record["name"]
+        assert record["inputs"]["allowOverwrite"] is True, record["name"]
+    assert [r["name"] for r in stack.of_type(RECORD) if r["retain_on_delete"] and r not in validation] == []
+
+
+def test_a_validation_option_is_picked_by_name_from_either_shape() -> None:
+    from pulumi_aws.acm.outputs import CertificateDomainValidationOption
+
+    from components.certificates import _option_for
+
+    typed = [
+        CertificateDomainValidationOption(
+            domain_name=name, resource_record_name=f"_x.{name}.", resource_record_type="CNAME",
+            resource_record_value=f"_y.{name}.acm-validations.aws.",
+        )
+        for name in ("www.example.com", "example.com")
+    ]  # fmt: skip
+    # The engine's raw JSON (camelCase keys) when a value did not go through the SDK's output types.
+    raw = [{"domainName": "example.com", "resourceRecordName": "_a.example.com.", "resourceRecordType": "CNAME",
+            "resourceRecordValue": "_b.acm-validations.aws."}]  # fmt: skip
+    assert _option_for(typed, "example.com") == {
+        "name": "_x.example.com.", "type": "CNAME", "value": "_y.example.com.acm-validations.aws."
+    }  # fmt: skip
+    assert _option_for(raw, "example.com") == {"name": "_a.example.com.", "type": "CNAME", "value": "_b.acm-validations.aws."}
+    with pytest.raises(ValueError, match="no DNS validation option for 'api.example.com'"):
+        _option_for(typed, "api.example.com")

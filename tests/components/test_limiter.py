@@ -18,6 +18,7 @@ from components import limiter as limiter_mod
 from tests.components.programs.mesh_runs import CHANGED_RULES
 from tests.components.programs.workload_helpers import AUTHZ, DEPLOYMENT, component, config, helm_release, k8s
 from tools import stack_files
+from tools.preflight import values
 from tools.records import RecordedStack, is_unknown
 
 
@@ -63,6 +64,8 @@ def test_limiter_image_is_built_from_the_sources_and_pushed_to_a_hardened_reposi
     (lifecycle,) = dev.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")
     rules = json.loads(lifecycle["inputs"]["policy"])["rules"]
     assert {r["selection"]["tagStatus"] for r in rules} == {"untagged", "tagged"}
+    # What ECR's PutLifecyclePolicy would refuse (unique priorities, `any` last, tag lists), checked offline.
+    assert values.ecr_lifecycle_errors({"rules": rules}) == []
     assert lifecycle["inputs"]["repository"] == repo["outputs"]["name"]
 
     (image,) = dev.of_type("docker-build:index:Image")
@@ -92,9 +95,12 @@ def test_image_tag_follows_the_sources_and_platforms(tmp_path):
     first = limiter_mod.source_digest(tmp_path)
     (tmp_path / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\1")
     assert limiter_mod.source_digest(tmp_path) == first, "bytecode must not change the tag"
+    (tmp_path / "app.pyc").write_bytes(b"\0")  # `compileall -b` writes bytecode beside the source
+    assert limiter_mod.source_digest(tmp_path) == first, "bytecode must not change the tag"
     (tmp_path / "app.py").write_text("print(2)\n")
     assert limiter_mod.source_digest(tmp_path) != first
-    (tmp_path / ".dockerignore").write_text("**/__pycache__\n*.md\ndocs\n!docs/keep.txt\n")
+    # Comments and blank lines may come first; the patterns after them still count.
+    (tmp_path / ".dockerignore").write_text("# build context\n\n**/__pycache__\n*.md\ndocs\n!docs/keep.txt\n")
     with_ignore = limiter_mod.source_digest(tmp_path)
     (tmp_path / "README.md").write_text("notes\n")
     (tmp_path / "docs").mkdir()

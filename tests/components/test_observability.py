@@ -349,3 +349,48 @@ def test_thresholds_out_of_range_are_refused_naming_the_field(field, value):
     with pytest.raises(ValueError) as err:
         validate_thresholds("RegionalObservabilityArgs.thresholds", AlarmThresholds(**{field: value}))
     assert f"RegionalObservabilityArgs.thresholds.{field}" in str(err.value)
+
+
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack"])
+def test_the_scraper_reads_a_port_the_pods_admit_where_istio_merges_the_metrics(stack_name, request):
+    """Mesh mTLS is STRICT, so the scraper (outside the mesh) can only read the sidecar's plain-text port 15020
+    (`/stats/prometheus`, Istio's merged metrics); the limiter's NetworkPolicy must admit it."""
+    import yaml
+
+    stack = request.getfixturevalue(stack_name)
+    scrapers = stack.of_type("aws:amp/scraper:Scraper")
+    assert scrapers
+    limiter_policies = [
+        p for p in stack.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if p["name"].endswith("-limiter-netpol")
+    ]
+    assert len(limiter_policies) == len(scrapers)
+    for scraper, policy in zip(scrapers, limiter_policies, strict=True):
+        config = yaml.safe_load(scraper["inputs"]["scrapeConfiguration"])
+        admitted = {
+            port["port"]
+            for rule in policy["inputs"]["spec"]["ingress"]
+            if "from" not in rule  # admitted from anywhere in the VPC, the scraper's ENIs included
+            for port in rule.get("ports", [])
+        }
+        for job in config["scrape_configs"]:
+            assert job["metrics_path"] == "/stats/prometheus", job["job_name"]
+            (address,) = [r for r in job["relabel_configs"] if r.get("target_label") == "__address__"]
+            port = int(address["replacement"].rsplit(":", 1)[1])
+            assert port == 15020, job["job_name"]  # Istio: the merged Prometheus endpoint of every proxy
+            assert port in admitted, (job["job_name"], admitted)
+
+
+def test_the_runbook_lists_every_threshold_with_its_default():
+    """Operators read the defaults in docs/runbook.md; they are the dataclass's, field for field."""
+    import re
+    from dataclasses import fields
+    from pathlib import Path
+
+    from components.observability import AlarmThresholds
+    from stack_config import _camel
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "runbook.md").read_text()
+    documented = dict(re.findall(r"^\| `(\w+)` \| ([\d.]+) \|", text, re.M))
+    defaults = AlarmThresholds()
+    assert documented == {_camel(f.name): str(getattr(defaults, f.name)) for f in fields(AlarmThresholds)}
+

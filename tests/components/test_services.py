@@ -241,6 +241,9 @@ def test_valid_args_pass():
         ((_svc(tables=("orders",)),), {"tables_kms_key_arn": None}, r"ServicesArgs\.tables_kms_key_arn is required"),
         ((_svc(secrets=(("K", "nope"),)),), {}, r"ServicesArgs\.microservices 'orders' secret K"),
         ((_svc(min_replicas=3, max_replicas=2),), {}, r"min_replicas <= max_replicas"),
+        # A probe path without its slash would make the kubelet probe a URL the service never serves.
+        ((_svc(readiness_path="ready"),), {}, r"'orders' readiness_path must be a path starting with '/'"),
+        ((_svc(liveness_path="live"),), {}, r"'orders' liveness_path must be a path starting with '/'"),
         ((_svc(),), {"mesh": None}, r"ServicesArgs\.mesh"),
     ],
 )
@@ -252,3 +255,26 @@ def test_invalid_args_fail_naming_the_input(services, changes, message):
 def test_table_env_names():
     assert services_mod.table_env_name("orders") == "TABLE_ORDERS"
     assert services_mod.table_env_name("order-items") == "TABLE_ORDER_ITEMS"
+
+
+def test_the_documented_defaults_are_the_specs():
+    """docs/add-a-microservice.md is where users read what a field left out means: it must match the code."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from stack_config import _camel
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "add-a-microservice.md").read_text()
+    documented = {}
+    for names, defaults in re.findall(r"^\| ((?:`\w+`(?: / )?)+) \| ([^|]+) \|", text, re.M):
+        names, values = re.findall(r"`(\w+)`", names), re.findall(r"`([^`]+)`", defaults)
+        if len(names) == len(values):
+            documented.update(zip(names, values, strict=True))
+    in_code = {
+        _camel(f.name): str(f.default)
+        for f in dataclasses.fields(Microservice)
+        if f.default is not dataclasses.MISSING and isinstance(f.default, int | str)
+    }
+    assert in_code == documented
+    assert set(in_code) == {"minReplicas", "maxReplicas", "cpu", "memory", "targetCpuUtilization", "tmpSize"}

@@ -11,7 +11,7 @@ import pytest
 
 from tools import preflight
 from tools.mocked_run import run_stack
-from tools.preflight import names, teardown
+from tools.preflight import names, teardown, values
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,6 +165,85 @@ def test_a_retained_resource_must_not_use_what_the_destroy_deletes():
     assert _rules(acl, cdn) == []
 
 
+# --- values the AWS APIs refuse ---------------------------------------------------------------------
+
+
+def test_an_eks_vpc_needs_dns_support_and_hostnames():
+    vpc = _resource("aws:ec2/vpc:Vpc", "vpc", {"enableDnsSupport": True}, id="vpc-0123456789abcdef0")
+    cluster = _resource("eks:index:Cluster", "cluster", {"vpcId": "vpc-0123456789abcdef0"}, custom=False)
+    # pulumi-aws defaults enableDnsHostnames to false (ec2.Vpc docstring), so leaving it out is refused.
+    assert _rules(vpc, cluster) == [("vpc-dns", "vpc")]
+    vpc["inputs"]["enableDnsHostnames"] = True
+    assert _rules(vpc, cluster) == []
+    vpc["inputs"]["enableDnsSupport"] = False
+    assert _rules(vpc, cluster) == [("vpc-dns", "vpc")]
+    # A VPC without a cluster is none of this rule's business.
+    assert _rules(vpc) == []
+
+
+def _lifecycle(*rules: dict) -> dict:
+    return {"rules": list(rules)}
+
+
+def _rule(priority, status="untagged", **selection) -> dict:
+    base = {"tagStatus": status, "countType": "imageCountMoreThan", "countNumber": 5}
+    return {"rulePriority": priority, "selection": {**base, **selection}, "action": {"type": "expire"}}
+
+
+def test_ecr_lifecycle_policies_are_judged_by_ecrs_rules():
+    assert values.ecr_lifecycle_errors(_lifecycle(_rule(1), _rule(2, "tagged", tagPatternList=["*"]))) == []
+    assert values.ecr_lifecycle_errors(_lifecycle(_rule(1), _rule(1, "tagged", tagPatternList=["*"]))) == [
+        "rule priorities must be unique, not [1, 1]"
+    ]
+    assert values.ecr_lifecycle_errors(_lifecycle(_rule(1, "any"), _rule(2))) == [
+        "rule 1: the rule with tagStatus any must have the highest rulePriority"
+    ]
+    assert values.ecr_lifecycle_errors(_lifecycle(_rule(1, "tagged"))) == [
+        "rule 1: a tagged rule needs tagPrefixList or tagPatternList"
+    ]
+    assert values.ecr_lifecycle_errors(_lifecycle(_rule(1, tagPrefixList=["v"]))) == [
+        "rule 1: an untagged rule takes no tag list"
+    ]
+    assert values.ecr_lifecycle_errors(_lifecycle(_rule(0, countNumber=0))) == [
+        "every rulePriority must be a positive integer, not [0]",
+        "rule 0: countNumber must be a positive integer, not 0",
+    ]
+    assert values.ecr_lifecycle_errors({}) == ["it has no `rules` list"]
+    policy = _resource("aws:ecr/lifecyclePolicy:LifecyclePolicy", "lp", {"policy": "{not json"})
+    assert _rules(policy) == [("ecr-lifecycle-policy", "lp")]
+
+
+def test_integration_timeouts_and_log_retention_are_values_aws_takes():
+    def integration(ms):
+        return _resource("aws:apigateway/integration:Integration", f"i{ms}", {"timeoutMilliseconds": ms})
+
+    # Mocked records carry numbers as floats (the engine's JSON numbers).
+    assert _rules(integration(49), integration(50.0), integration(29000.0), integration(29001)) == [
+        ("api-integration-timeout", "i49"),
+        ("api-integration-timeout", "i29001"),
+    ]
+
+    def logs(days):
+        return _resource("aws:cloudwatch/logGroup:LogGroup", f"l{days}", {"retentionInDays": days})
+
+    assert _rules(logs(0), logs(90.0), logs(3653), logs(10), logs(3654)) == [
+        ("log-retention", "l10"),
+        ("log-retention", "l3654"),
+    ]
+
+
+def test_the_log_retention_table_is_botocores():
+    # The table is literal (the preview does not install botocore); this keeps it in step with the API model.
+    import re
+
+    botocore_session = pytest.importorskip("botocore.session")
+    shape = botocore_session.get_session().get_service_model("logs").operation_model("PutRetentionPolicy")
+    doc = shape.input_shape.members["retentionInDays"].documentation
+    listed = re.search(r"Possible values are: ([\d, and]+)\.", doc)
+    assert listed, doc
+    assert {int(d) for d in re.findall(r"\d+", listed.group(1))} | {0} == values.LOG_RETENTION_DAYS
+
+
 # --- through the offline preview -------------------------------------------------------------------
 
 
@@ -193,6 +272,9 @@ def test_the_preview_fails_and_names_each_resource_of_a_broken_program():
         ("irsa-service-account", "eu-west-1-broken-irsa-role"),
         ("iam-action", "eu-west-1-broken-policy"),  # an unknown IAM action
         ("istio-crd-unknown-field", "eu-west-1-broken-authz"),  # an Istio object with an unknown field
+        ("log-retention", "eu-west-1-broken-logs"),  # 10 days: not a period CloudWatch Logs offers
+        ("api-integration-timeout", "eu-west-1-broken-integration"),  # 30 s
+        ("ecr-lifecycle-policy", "eu-west-1-broken-lifecycle"),  # two rules of priority 1
     }, errors
     text = _preview("--program", BROKEN)
     assert text.returncode == 1

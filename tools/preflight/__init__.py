@@ -8,7 +8,8 @@ project's mocks), and reports each finding as an error (exit 1), like a mandator
 
 Each module holds one area's rules with their upstream sources: names.py (physical names), iam.py (policy
 grammar, actions, IRSA trust), kubernetes.py (Istio objects against the upstream CRDs, the gateway chart's
-values against its schema), teardown.py (deletion guards).
+values against its schema), teardown.py (deletion guards), values.py (other values an AWS API refuses:
+VPC DNS for EKS, ECR lifecycle rules, integration timeouts, log retention).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tools.preflight import iam, kubernetes, names, teardown
+from tools.preflight import iam, kubernetes, names, teardown, values
 from tools.preflight.findings import Finding
 
-_MODULES = (names, iam, kubernetes, teardown)
+_MODULES = (names, iam, kubernetes, teardown, values)
 
 RULES: list[tuple[str, str]] = [rule for module in _MODULES for rule in module.RULES]
 

@@ -73,3 +73,36 @@ k8s.apiextensions.CustomResource(
         "rules": [{"to": [{"operation": {"notPath": ["/healthz/ready"]}}]}],
     },
 )
+# Values the AWS APIs refuse: a retention period CloudWatch Logs does not offer, an integration timeout over
+# API Gateway's 29 s, and an ECR lifecycle policy with two rules of one priority.
+aws.cloudwatch.LogGroup("eu-west-1-broken-logs", retention_in_days=10)
+aws.apigateway.Integration(
+    "eu-west-1-broken-integration",
+    rest_api="abc123",
+    resource_id="def456",
+    http_method="ANY",
+    type="HTTP_PROXY",
+    integration_http_method="ANY",
+    uri="http://example.internal/",
+    timeout_milliseconds=30_000,
+)
+aws.ecr.LifecyclePolicy(
+    "eu-west-1-broken-lifecycle",
+    repository="limiter",
+    policy=json.dumps(
+        {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7},
+                    "action": {"type": "expire"},
+                },
+                {
+                    "rulePriority": 1,
+                    "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 30},
+                    "action": {"type": "expire"},
+                },
+            ]
+        }
+    ),
+)

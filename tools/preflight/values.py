@@ -1,0 +1,146 @@
+"""Values an AWS API refuses at `pulumi up` (besides names and IAM), each rule with its upstream source.
+
+- `vpc-dns`: EKS nodes register, and the private endpoint resolves, only in a VPC with DNS support and DNS
+  hostnames on (EKS user guide, "View Amazon EKS networking requirements for VPC and subnets" and "Cluster
+  API server endpoint"). pulumi-aws defaults `enableDnsHostnames` to false, so it must be set.
+- `ecr-lifecycle-policy`: ECR's PutLifecyclePolicy refuses two rules with one `rulePriority`, an `any` rule
+  that is not last, and a `tagged` rule without a tag list (ECR user guide, "Lifecycle policy properties").
+- `api-integration-timeout`: an API Gateway REST integration's timeout is 50 to 29,000 ms (botocore
+  `apigateway` PutIntegration `timeoutInMillis`; longer only for Regional or private APIs after a quota
+  increase, which the program does not ask for).
+- `log-retention`: CloudWatch Logs takes only the listed retention periods (botocore `logs` PutRetentionPolicy
+  `retentionInDays`), and pulumi-aws takes 0 for "never expire" (`cloudwatch.LogGroup` docstring).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from tools.preflight.findings import Finding
+
+RULES = [
+    ("vpc-dns", "the VPC of an EKS cluster has DNS support and DNS hostnames on"),
+    ("ecr-lifecycle-policy", "ECR lifecycle policies: unique rule priorities, an `any` rule last, tag lists where needed"),
+    ("api-integration-timeout", "API Gateway integration timeouts are within 50 to 29,000 ms"),
+    ("log-retention", "CloudWatch log groups keep their events for a period CloudWatch Logs accepts"),
+]
+
+#: botocore logs PutRetentionPolicy `retentionInDays`: "Possible values are: 1, 3, ..., and 3653"; 0 is
+#: pulumi-aws's "never expire" (it deletes the retention policy).
+LOG_RETENTION_DAYS = frozenset(
+    (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+)
+INTEGRATION_TIMEOUT_MS = (50, 29_000)
+
+_EKS_SOURCE = "EKS user guide: networking requirements for VPC and subnets; cluster API server endpoint"
+_ECR_SOURCE = "ECR user guide: lifecycle policy properties (rulePriority, tagStatus, tagPatternList/tagPrefixList)"
+_APIGW_SOURCE = "botocore apigateway PutIntegration timeoutInMillis (50 to 29,000 ms)"
+_LOGS_SOURCE = "botocore logs PutRetentionPolicy retentionInDays; pulumi-aws cloudwatch.LogGroup (0: never expire)"
+
+
+def ecr_lifecycle_errors(policy: Mapping[str, Any]) -> list[str]:
+    """What ECR would refuse in a lifecycle policy document, one sentence each (empty: it is valid)."""
+    rules = policy.get("rules")
+    if not isinstance(rules, list) or not rules:
+        return ["it has no `rules` list"]
+    errors = []
+    priorities = [r.get("rulePriority") for r in rules]
+    if any(not isinstance(p, int) or isinstance(p, bool) or p < 1 for p in priorities):
+        errors.append(f"every rulePriority must be a positive integer, not {priorities}")
+    elif len(set(priorities)) != len(priorities):
+        errors.append(f"rule priorities must be unique, not {priorities}")
+    for rule in rules:
+        selection = rule.get("selection") or {}
+        status = selection.get("tagStatus")
+        where = f"rule {rule.get('rulePriority')}"
+        if status not in ("tagged", "untagged", "any"):
+            errors.append(f"{where}: tagStatus must be tagged, untagged or any, not {status!r}")
+        has_tags = bool(selection.get("tagPrefixList") or selection.get("tagPatternList"))
+        if status == "tagged" and not has_tags:
+            errors.append(f"{where}: a tagged rule needs tagPrefixList or tagPatternList")
+        if status == "untagged" and has_tags:
+            errors.append(f"{where}: an untagged rule takes no tag list")
+        if status == "any" and isinstance(rule.get("rulePriority"), int):
+            if rule["rulePriority"] != max(p for p in priorities if isinstance(p, int)):
+                errors.append(f"{where}: the rule with tagStatus any must have the highest rulePriority")
+        number = selection.get("countNumber")
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            errors.append(f"{where}: countNumber must be a positive integer, not {number!r}")
+    return errors
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def check(record: Mapping[str, Any]) -> list[Finding]:
+    resources = [r for r in record["resources"] if r.get("custom")]
+    found = []
+
+    def finding(rule: str, resource: Mapping[str, Any], message: str, source: str) -> None:
+        found.append(
+            Finding(
+                rule,
+                resource["urn"],
+                resource["name"],
+                resource["type"],
+                f"{resource['type']} '{resource['name']}' {message}",
+                source,
+            )
+        )
+
+    cluster_vpcs = {
+        r["inputs"].get("vpcId") for r in record["resources"] if r["type"] == "eks:index:Cluster"
+    } | {
+        urn
+        for r in record["resources"]
+        if r["type"] == "eks:index:Cluster"
+        for urn in (r.get("property_dependencies") or {}).get("vpcId", [])
+    }
+    for r in resources:
+        inputs = r.get("inputs") or {}
+        if r["type"] == "aws:ec2/vpc:Vpc" and (r.get("id") in cluster_vpcs or r["urn"] in cluster_vpcs):
+            off = [
+                key
+                for key, default in (("enableDnsSupport", True), ("enableDnsHostnames", False))
+                if inputs.get(key, default) is not True
+            ]
+            if off:
+                finding(
+                    "vpc-dns",
+                    r,
+                    f"holds an EKS cluster but has {' and '.join(off)} off: nodes could not register with the "
+                    "cluster and its private endpoint would not resolve. Set both to true.",
+                    _EKS_SOURCE,
+                )
+        elif r["type"] == "aws:ecr/lifecyclePolicy:LifecyclePolicy" and isinstance(inputs.get("policy"), str):
+            try:
+                errors = ecr_lifecycle_errors(json.loads(inputs["policy"]))
+            except json.JSONDecodeError as e:
+                errors = [f"its policy is not JSON ({e})"]
+            for error in errors:
+                finding("ecr-lifecycle-policy", r, f"would be refused by ECR: {error}.", _ECR_SOURCE)
+        elif r["type"] == "aws:apigateway/integration:Integration":
+            timeout = _number(inputs.get("timeoutMilliseconds"))
+            low, high = INTEGRATION_TIMEOUT_MS
+            if timeout is not None and not low <= timeout <= high:
+                finding(
+                    "api-integration-timeout",
+                    r,
+                    f"has timeoutMilliseconds {timeout:g}; API Gateway takes {low} to {high:,} ms (more only for a "
+                    "Regional or private API after a quota increase).",
+                    _APIGW_SOURCE,
+                )
+        elif r["type"] == "aws:cloudwatch/logGroup:LogGroup":
+            days = _number(inputs.get("retentionInDays"))
+            if days is not None and days not in LOG_RETENTION_DAYS:
+                finding(
+                    "log-retention",
+                    r,
+                    f"has retentionInDays {days:g}, which CloudWatch Logs refuses; it takes "
+                    f"{', '.join(str(d) for d in sorted(LOG_RETENTION_DAYS))}.",
+                    _LOGS_SOURCE,
+                )
+    return found
