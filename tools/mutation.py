@@ -268,6 +268,17 @@ def replay(earlier: dict[str, list[dict[str, object]]], modules: Sequence[str]) 
             found = next(
                 (m for m in candidates if m and (m.before, m.after) == (entry["before"], entry["after"])), None
             )
+            if found is None:
+                # A mutant that joins or drops lines (a number token with its line break, a removed decorator)
+                # can get another text key when the module around it changes: the same operator on the same,
+                # unchanged line is the same mutant.
+                same_line = [m for s in sites if s.operator == entry["operator"] and s.line == entry["line"]
+                             for m in [make_mutant(s, source)] if m]  # fmt: skip
+                if entry["after"]:
+                    same_line = [m for m in same_line if m.after == entry["after"]]
+                if len(same_line) == 1:
+                    found = same_line[0]
+                    print(f"re-keyed: {module}:{entry['line']} {entry['operator']} found by its line")
             if found is None:  # its code was removed or rewritten: nothing left to mutate
                 print(f"gone: {module}:{entry['line']} {entry['before']!r} no longer exists; not replayed")
                 continue

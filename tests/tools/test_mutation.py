@@ -97,3 +97,18 @@ def test_replay_finds_the_same_mutants_after_lines_moved(tmp_path: Path, monkeyp
     ]
     assert len(plan["m.py"]) == len(earlier["m.py"])  # nothing was on the removed line
     assert capsys.readouterr().out == ""
+
+
+def test_replay_finds_a_mutant_by_its_line_when_its_text_key_changed(tmp_path: Path, monkeypatch, capsys) -> None:
+    # A number token replaced with its line break joins two lines; the diff around it, and so the recorded
+    # "before", can differ from one run to the next. The same operator, line and "after" is the same mutant.
+    source = "VALUES = (\n    120,\n    150,\n)\n"
+    (tmp_path / "m.py").write_text(source)
+    monkeypatch.setattr(mutation, "ROOT", tmp_path)
+    (wanted,) = [m for m in mutation.enumerate_mutants("m.py", source) if m.after == "120, 151,"]
+    earlier = {"m.py": [{"operator": wanted.operator, "line": wanted.line, "before": "120,", "after": wanted.after}]}
+
+    plan = mutation.replay(earlier, ["m.py"])
+
+    assert [m.code for m in plan["m.py"]] == [wanted.code]
+    assert "re-keyed: m.py" in capsys.readouterr().out
