@@ -96,8 +96,9 @@ async def test_missing_table_is_a_store_error(dynalite: LocalServer, clock: Fake
 
 
 @pytest.fixture()
-def blackhole() -> Iterator[int]:
-    """A TCP server that accepts connections and never answers."""
+def blackhole(aws_env: Any) -> Iterator[int]:
+    """A TCP server that accepts connections and never answers (a DynamoDB store aimed at it needs the
+    test credentials and region of `aws_env`, whichever test runs first)."""
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
     server.listen(64)
@@ -213,11 +214,14 @@ async def test_warm_up_never_raises_and_reports_reachability(
 async def test_a_timeout_this_process_stalled_through_is_shed_not_a_store_failure(
     blackhole: int, clock: FakeClock
 ) -> None:
+    observed: list[tuple[str, float, str | None]] = []
     store = dynamodb_store(
-        f"http://127.0.0.1:{blackhole}", "t", clock, timeout_ms=50, max_attempts=1, reset_after_failures=1
-    )
+        f"http://127.0.0.1:{blackhole}", "t", clock, timeout_ms=50, max_attempts=1, reset_after_failures=1,
+        observer=lambda operation, seconds, reason: observed.append((operation, seconds, reason)),
+    )  # fmt: skip
     try:
         await store.warm_up(timeout=0.2)  # resolves credentials; the blackhole never answers the probe
+        observed.clear()
 
         async def stall() -> None:
             time.sleep(0.3)  # blocks the event loop: the call's timer fires 250 ms late
@@ -227,6 +231,10 @@ async def test_a_timeout_this_process_stalled_through_is_shed_not_a_store_failur
             await store.incr_if(key(), 1, 5, int(clock()) + 60)
         await blocker
         assert info.value.reason == "stalled"
+        # The latency histogram gets the call's real duration (the stall, ~0.3 s), labelled as a stall.
+        [(operation, seconds, reason)] = observed
+        assert (operation, reason) == ("UpdateItem", "stalled")
+        assert 0.25 <= seconds < 5, seconds
         # Not counted by the breaker (it opens after 1 failure here): the next call reaches the server
         # and times out on its own, a store failure this time.
         with pytest.raises(StoreError) as info:

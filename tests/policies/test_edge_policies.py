@@ -184,6 +184,13 @@ def test_latency_record_without_health_check_is_a_violation(platform, found):
     assert "'origin.dev.example.com'" in message
 
 
+def test_an_exempt_latency_record_is_not_judged(platform, found):
+    platform.set_input(RECORD, "healthCheckId", None)
+    config = {"route53-latency-health-check": {"exemptResources": [RECORD]}}
+
+    assert found(platform.analyze(policy_config=config), "route53-latency-health-check") == []
+
+
 def test_alias_target_health_counts_only_when_configured(platform, found):
     platform.set_input(RECORD, "healthCheckId", None)
     config = {"route53-latency-health-check": {"acceptEvaluateTargetHealth": True}}

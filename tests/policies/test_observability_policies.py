@@ -85,14 +85,17 @@ def test_typed_names_bind_only_when_known(build, preview, found):
     assert names == ([COUNTERS] if preview else [])
 
 
-def test_a_typed_name_of_a_named_table_binds_in_preview_too(platform, found):
-    """A table named in the program has a known name even in preview, so a typed alarm matches it."""
+@pytest.mark.parametrize("where", ["alarm", "metric query"])
+def test_a_typed_name_of_a_named_table_binds_in_preview_too(platform, found, where):
+    """A table named in the program has a known name even in preview, so a typed alarm matches it, whether
+    the alarm names it in its own dimensions or in a metric query's (math over several metrics)."""
     platform.remove(f"{REGION}-obs-ddb-orders-throttles")
-    platform.add(
-        ALARM,
-        f"{REGION}-obs-typed",
-        {"namespace": "AWS/DynamoDB", "metricName": "SystemErrors", "dimensions": {"TableName": f"{REGION}-orders"}},
-    )
+    metric = {"namespace": "AWS/DynamoDB", "metricName": "SystemErrors", "dimensions": {"TableName": f"{REGION}-orders"}}
+    if where == "alarm":
+        inputs = metric
+    else:
+        inputs = {"metricQueries": [{"id": "m1", "returnData": True, "metric": {**metric, "period": 60, "stat": "Sum"}}]}
+    platform.add(ALARM, f"{REGION}-obs-typed", inputs)
 
     assert found(platform.analyze(), POLICY) == []
 
@@ -125,3 +128,15 @@ def test_every_stage_is_judged_after_one_with_an_alarm_or_exempt(platform, exemp
     result = platform.analyze(policy_config=config)
 
     assert [d.resource_name for d in result.for_policy(POLICY)] == [f"{REGION}-api-stage-v2"]
+
+
+@pytest.mark.parametrize("exempt_first", [False, True])
+def test_every_table_is_judged_after_one_with_an_alarm_or_exempt(platform, found, exempt_first):
+    platform.remove(f"{REGION}-obs-ddb-orders-throttles")
+    if exempt_first:
+        platform.remove(f"{REGION}-obs-ddb-counters-throttles")
+    config = {POLICY: {"exemptResources": [COUNTERS]}} if exempt_first else {}
+
+    result = platform.analyze(policy_config=config)
+
+    assert [d.resource_name for d in result.for_policy(POLICY)] == [ORDERS]
