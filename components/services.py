@@ -129,8 +129,7 @@ class Services(pulumi.ComponentResource):
                 service_account=service.name,
                 policy_json=service_policy_document(
                     region=args.region,
-                    table_arns=[args.table_arns[t] for t in service.tables],
-                    table_indexes=[args.table_indexes.get(t, ()) for t in service.tables],
+                    tables=[(args.table_arns[t], args.table_indexes.get(t, ())) for t in service.tables],
                     kms_key_arn=args.tables_kms_key_arn if service.tables else None,
                     secret_arns=[arn for _, arn in service.secrets],
                 ),
@@ -229,19 +228,22 @@ def table_env_name(table: str) -> str:
 def service_policy_document(
     *,
     region: str,
-    table_arns: Sequence[pulumi.Input[str]],
-    table_indexes: Sequence[Sequence[str]],
+    tables: Sequence[tuple[pulumi.Input[str], Sequence[str]]],
     kms_key_arn: pulumi.Input[str] | None,
     secret_arns: Sequence[str],
 ) -> pulumi.Output[str]:
-    """Least privilege for one service: item access to its tables and their indexes, reads of its secrets."""
+    """Least privilege for one service: item access to its tables and their indexes, reads of its secrets.
+
+    `tables` holds each table's ARN with the names of its GSIs, so an index cannot be paired with another
+    table's ARN.
+    """
 
     def build(values: list[Any]) -> str:
-        tables, key = values[: len(table_arns)], values[len(table_arns)]
+        arns, key = values[: len(tables)], values[len(tables)]
         statements: list[dict[str, Any]] = []
-        if tables:
-            statements.append({"Sid": "Tables", "Effect": "Allow", "Action": list(TABLE_ACTIONS), "Resource": tables})
-            indexes = [f"{arn}/index/{gsi}" for arn, gsis in zip(tables, table_indexes, strict=True) for gsi in gsis]
+        if arns:
+            statements.append({"Sid": "Tables", "Effect": "Allow", "Action": list(TABLE_ACTIONS), "Resource": arns})
+            indexes = [f"{arns[i]}/index/{gsi}" for i, (_, gsis) in enumerate(tables) for gsi in gsis]
             if indexes:
                 statements.append(
                     {"Sid": "Indexes", "Effect": "Allow", "Action": list(INDEX_ACTIONS), "Resource": indexes}
@@ -268,7 +270,7 @@ def service_policy_document(
             )
         return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
-    return pulumi.Output.all(*table_arns, kms_key_arn).apply(build)
+    return pulumi.Output.all(*(arn for arn, _ in tables), kms_key_arn).apply(build)
 
 
 def _probe(path: str | None) -> dict[str, Any]:
