@@ -140,3 +140,26 @@ def test_every_table_is_judged_after_one_with_an_alarm_or_exempt(platform, found
     result = platform.analyze(policy_config=config)
 
     assert [d.resource_name for d in result.for_policy(POLICY)] == [ORDERS]
+
+
+def test_a_stage_bound_by_typed_names_does_not_end_the_scan(platform):
+    """An alarm that types the API's name and stage binds once the name is known (update); the stages after it
+    are still judged."""
+    platform.remove(f"{REGION}-obs-api-5xx")
+    platform.add(
+        ALARM,
+        f"{REGION}-obs-typed-api-5xx",
+        {"namespace": "AWS/ApiGateway", "metricName": "5XXError",
+         "dimensions": {"ApiName": f"{REGION}-api-rest-1a2b3c", "Stage": "v1"}},
+    )  # fmt: skip
+    rest_api = platform.get(f"{REGION}-api-rest")
+    platform.add(
+        "aws:apigateway/stage:Stage",
+        f"{REGION}-api-stage-v2",
+        {"restApi": platform.ref(rest_api, "id"), "stageName": "v2"},
+    )
+
+    reported = [d.resource_name for d in platform.analyze().for_policy(POLICY)]
+
+    # In a first preview the API's auto-name is unknown, so the typed alarm binds to nothing yet.
+    assert reported == ([STAGE] if platform.preview else []) + [f"{REGION}-api-stage-v2"]
