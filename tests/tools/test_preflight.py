@@ -54,6 +54,9 @@ def test_every_rule_is_listed_once_with_a_description():
     assert len(ids) == len(set(ids))
     assert {"name-length", "name-characters", "waf-log-destination", "deletion-guard", "retained-user"} <= set(ids)
     assert all(text for _, text in preflight.RULES)
+    # ... and documented: the README's table of what the preflight checks names every rule.
+    readme = (ROOT / "README.md").read_text()
+    assert [rule for rule in ids if f"`{rule}`" not in readme] == []
 
 
 # --- names -------------------------------------------------------------------------------------
