@@ -22,7 +22,8 @@ tests here need it:
 - `--sample N` picks N mutated lines per module at random (`--seed`, drawn per module: the same sample
   whether the module runs alone or with its area), one mutant per line, so a module full of `+` is not
   all arithmetic; type annotations are never mutated (they are not evaluated);
-- mutants recorded in tools/mutation_equivalents.yaml (file, the line before and after, the reason)
+- mutants recorded in tools/mutation_equivalents.yaml (file, the line before and after, optionally the
+  line above it where the changed line occurs more than once, and the reason)
   are reported apart as equivalent and left out of the score.
 
 Exit status: 0 when every module ran; 1 when a module's tests failed unmutated; 2 on bad input.
@@ -287,8 +288,12 @@ def replay(earlier: dict[str, list[dict[str, object]]], modules: Sequence[str]) 
     return plan
 
 
-def load_equivalents(path: Path = EQUIVALENTS) -> dict[tuple[str, str, str], str]:
-    """(file, line before, line after) -> why that mutant cannot change behaviour."""
+def load_equivalents(path: Path = EQUIVALENTS) -> dict[tuple[str, ...], str]:
+    """(file, line before, line after[, line above]) -> why that mutant cannot change behaviour.
+
+    `above` (the nearest non-blank line before the changed one) narrows an entry whose changed line occurs
+    more than once in the file (a bare `break`) to the one place its reason holds.
+    """
     if not path.exists():
         return {}
     entries = yaml.safe_load(path.read_text()) or []
@@ -297,8 +302,31 @@ def load_equivalents(path: Path = EQUIVALENTS) -> dict[tuple[str, str, str], str
         missing = {"file", "before", "after", "reason"} - set(entry)
         if missing or not str(entry["reason"]).strip():
             raise ValueError(f"{path.name}: entry {index} needs file, before, after and a reason (missing {missing})")
-        table[(entry["file"], entry["before"].strip(), entry["after"].strip())] = entry["reason"].strip()
+        key = (entry["file"], entry["before"].strip(), entry["after"].strip())
+        if "above" in entry:
+            key += (entry["above"].strip(),)
+        table[key] = entry["reason"].strip()
     return table
+
+
+def line_above(source: str, line: int) -> str:
+    """The nearest non-blank line before `line` (1-based), stripped."""
+    above = [text.strip() for text in source.splitlines()[: line - 1] if text.strip()]
+    return above[-1] if above else ""
+
+
+def equivalent_reason(equivalents: dict[tuple[str, ...], str], mutant: Mutant) -> str | None:
+    """Why `mutant` is equivalent, if an entry says so (one with `above` only at its own place)."""
+    key = (mutant.module, mutant.before, mutant.after)
+    if key in equivalents:
+        return equivalents[key]
+    if not any(len(k) == 4 and k[:3] == key for k in equivalents):
+        return None
+    first_line = mutant.before.split(JOIN)[0]
+    lines = [text.strip() for text in (ROOT / mutant.module).read_text().splitlines()]
+    # The mutant's site line is where its token starts; its changed line is the first that reads `before`.
+    at = next((i + 1 for i in range(mutant.line - 1, len(lines)) if lines[i] == first_line), mutant.line)
+    return equivalents.get((*key, line_above((ROOT / mutant.module).read_text(), at)))
 
 
 def _project_files() -> list[str]:
@@ -450,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_mutant(mutant: Mutant, tests: Sequence[str], timeout: float, workdirs: Queue[Path], equivalents) -> Result:
-    reason = equivalents.get((mutant.module, mutant.before, mutant.after))
+    reason = equivalent_reason(equivalents, mutant)
     if reason is not None:
         return Result(mutant.module, mutant.operator, mutant.line, mutant.before, mutant.after, "equivalent", 0, reason)
     workdir = workdirs.get()

@@ -213,7 +213,7 @@ class DynamoDBStore(Store):
         self._attempt_timeout = self.timeout / self.max_attempts
         self._max_connections = max_connections
         self._max_pending = max_pending
-        self._reset_after = reset_after_failures
+        self._reset_after = max(1, reset_after_failures)  # like max_attempts: at least one
         self._cooldown = breaker_cooldown
         self._observer = observer
         self._clock = clock

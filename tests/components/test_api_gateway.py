@@ -8,11 +8,11 @@ import json
 import pytest
 
 from components.api_gateway import (
+    _LOG_RETENTION_DAYS,
     API_STAGE_NAME,
     API_TRAFFIC_PORT,
     ApiGatewayArgs,
     ApiGatewaySettings,
-    _LOG_RETENTION_DAYS,
     _validate,
 )
 from components.specs import ApiConsumer

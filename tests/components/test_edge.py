@@ -507,6 +507,10 @@ def test_a_validation_option_is_picked_by_name_from_either_shape() -> None:
     assert _option_for(typed, "example.com") == {
         "name": "_x.example.com.", "type": "CNAME", "value": "_y.example.com.acm-validations.aws."
     }  # fmt: skip
-    assert _option_for(raw, "example.com") == {"name": "_a.example.com.", "type": "CNAME", "value": "_b.acm-validations.aws."}
-    with pytest.raises(ValueError, match="no DNS validation option for 'api.example.com'"):
+    assert _option_for(raw, "example.com") == {
+        "name": "_a.example.com.",
+        "type": "CNAME",
+        "value": "_b.acm-validations.aws.",
+    }
+    with pytest.raises(ValueError, match=r"no DNS validation option for 'api\.example\.com'"):
         _option_for(typed, "api.example.com")

@@ -361,7 +361,9 @@ def test_the_scraper_reads_a_port_the_pods_admit_where_istio_merges_the_metrics(
     scrapers = stack.of_type("aws:amp/scraper:Scraper")
     assert scrapers
     limiter_policies = [
-        p for p in stack.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if p["name"].endswith("-limiter-netpol")
+        p
+        for p in stack.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if p["name"].endswith("-limiter-netpol")
     ]
     assert len(limiter_policies) == len(scrapers)
     for scraper, policy in zip(scrapers, limiter_policies, strict=True):
@@ -393,4 +395,3 @@ def test_the_runbook_lists_every_threshold_with_its_default():
     documented = dict(re.findall(r"^\| `(\w+)` \| ([\d.]+) \|", text, re.M))
     defaults = AlarmThresholds()
     assert documented == {_camel(f.name): str(getattr(defaults, f.name)) for f in fields(AlarmThresholds)}
-

@@ -407,3 +407,11 @@ def test_authz_survives_an_encoded_slash_right_after_its_prefix(client: TestClie
     r = authz(client, "GET", "%2Fapi%2Fitems", x_api_key="k")
     assert r.status_code == 200
     assert '"per-key"' not in r.headers["RateLimit-Policy"]
+
+
+def test_retry_after_is_whole_seconds_and_never_zero() -> None:
+    """A denied client told `Retry-After: 0` would retry at once, into the same denial (RFC 9110 10.2.3:
+    delay-seconds, a non-negative integer; we floor it at 1)."""
+    from limiter_service.headers import retry_after
+
+    assert [retry_after(s) for s in (0.0, 0.2, 1.0, 1.01, 59.5)] == ["1", "1", "1", "2", "60"]

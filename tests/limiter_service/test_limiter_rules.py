@@ -66,6 +66,21 @@ def test_defaults_and_the_default_rule_set() -> None:
     assert names == ["default-per-client-ip", "default-per-api-key"]
 
 
+def test_the_readme_documents_the_default_rule_set() -> None:
+    """What a limiter without a rules file enforces is in limiter_service/README.md, rule for rule."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "limiter_service" / "README.md").read_text()
+    section = text.split("### Default rule set", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([\w.-]+)` \| `([^`]+)` \| (\d+) / (\d+) s \| (\w+) \| (\w+) \|", section, re.M)
+    in_code = [
+        (r.name, ", ".join(str(k) for k in r.key), str(r.limit), str(r.window_seconds), r.algorithm.value,
+         r.failure_mode.value)
+        for r in default_rules()
+    ]  # fmt: skip
+    assert documented == in_code
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [

@@ -107,3 +107,34 @@ def test_latency_is_observed_for_calls_that_reached_the_store_only() -> None:
         for r in ("throttled", "circuit_open")
     }
     assert errors == {"throttled": 1, "circuit_open": 1}
+
+
+def test_the_readme_documents_every_setting_with_its_default() -> None:
+    """limiter_service/README.md is where operators read what an unset variable means."""
+    import json
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "limiter_service" / "README.md").read_text()
+    documented = dict(re.findall(r"^\| `LIMITER_(\w+)` \| `?([^`|]+?)`? \|", text, re.M))
+
+    def shown(value: Any) -> str:
+        if value is None:
+            return "unset"
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return json.dumps(value) if isinstance(value, list | tuple) else str(value)
+
+    in_code = {name.upper(): shown(field.default) for name, field in Settings.model_fields.items()}
+    assert documented == in_code
+
+
+def test_the_table_name_follows_dynamodbs_rule() -> None:
+    # DynamoDB table names are 3 to 255 characters (CreateTable TableName).
+    assert Settings(table="abc").table == "abc"
+    assert Settings(table="t" * 255).table == "t" * 255
+    for bad in ("ab", "t" * 256):
+        with pytest.raises(ValidationError, match="table"):
+            Settings(table=bad)

@@ -264,3 +264,45 @@ def test_a_store_must_implement_incr_if_and_get_and_is_reachable_by_default() ->
         pass
 
     assert Both().reachable is True  # a store without a probe claims nothing is wrong
+
+
+async def test_the_memory_store_frees_expired_counters_soonest_first(clock: FakeClock) -> None:
+    """Memory stays bounded by the live counters: a counter past its expiry is dropped on the next write,
+    even while counters that expire later remain."""
+    store = MemoryStore(clock=clock)
+    now = int(clock())
+    await store.incr_if("short", 1, 5, now + 1)
+    await store.incr_if("long", 1, 5, now + 100)
+    clock.advance(2)
+    await store.incr_if("other", 1, 5, now + 100)
+    assert store.expires_at("short") is None
+    assert store.expires_at("long") == now + 100
+
+
+class _CreatingTable:
+    """A DynamoDB client whose new table stays CREATING for `polls` describe calls (real tables take seconds)."""
+
+    def __init__(self, polls: int) -> None:
+        self.polls = polls
+        self.ttl: dict[str, Any] | None = None
+
+    def create_table(self, **kwargs: Any) -> None:
+        assert kwargs["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+
+    def describe_table(self, TableName: str) -> dict[str, Any]:
+        self.polls -= 1
+        return {"Table": {"TableStatus": "CREATING" if self.polls >= 0 else "ACTIVE"}}
+
+    def describe_time_to_live(self, TableName: str) -> dict[str, Any]:
+        return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
+
+    def update_time_to_live(self, TableName: str, TimeToLiveSpecification: dict[str, Any]) -> None:
+        self.ttl = TimeToLiveSpecification
+
+
+def test_create_table_waits_for_the_table_to_become_active_then_sets_ttl() -> None:
+    client = _CreatingTable(polls=3)
+    assert create_table("t", client=client, wait_seconds=10) == "created"
+    assert client.polls < 0 and client.ttl == {"Enabled": True, "AttributeName": "expires_at"}
+    with pytest.raises(TimeoutError, match=r"table t did not become ACTIVE within 0\.3s"):
+        create_table("t", client=_CreatingTable(polls=1000), wait_seconds=0.3)

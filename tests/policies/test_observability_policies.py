@@ -90,11 +90,17 @@ def test_a_typed_name_of_a_named_table_binds_in_preview_too(platform, found, whe
     """A table named in the program has a known name even in preview, so a typed alarm matches it, whether
     the alarm names it in its own dimensions or in a metric query's (math over several metrics)."""
     platform.remove(f"{REGION}-obs-ddb-orders-throttles")
-    metric = {"namespace": "AWS/DynamoDB", "metricName": "SystemErrors", "dimensions": {"TableName": f"{REGION}-orders"}}
+    metric = {
+        "namespace": "AWS/DynamoDB",
+        "metricName": "SystemErrors",
+        "dimensions": {"TableName": f"{REGION}-orders"},
+    }
     if where == "alarm":
         inputs = metric
     else:
-        inputs = {"metricQueries": [{"id": "m1", "returnData": True, "metric": {**metric, "period": 60, "stat": "Sum"}}]}
+        inputs = {
+            "metricQueries": [{"id": "m1", "returnData": True, "metric": {**metric, "period": 60, "stat": "Sum"}}]
+        }
     platform.add(ALARM, f"{REGION}-obs-typed", inputs)
 
     assert found(platform.analyze(), POLICY) == []

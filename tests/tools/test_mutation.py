@@ -51,9 +51,25 @@ def test_equivalents_need_a_reason(tmp_path: Path) -> None:
 
 
 def test_the_checked_in_equivalents_name_existing_lines() -> None:
-    for (name, before, _after), _reason in mutation.load_equivalents().items():
-        lines = {line.strip() for line in (mutation.ROOT / name).read_text().splitlines()}
+    for (name, before, _after, *above), _reason in mutation.load_equivalents().items():
+        source = (mutation.ROOT / name).read_text()
+        lines = [line.strip() for line in source.splitlines()]
         assert before in lines, f"{name}: no line '{before}' (stale equivalent)"
+        if above:
+            places = [i + 1 for i, line in enumerate(lines) if line == before]
+            follows = {mutation.line_above(source, at) for at in places}
+            assert above[0] in follows, f"{name}: '{before}' never follows '{above[0]}'"
+
+
+def test_an_equivalent_with_the_line_above_holds_at_that_place_only(tmp_path: Path, monkeypatch) -> None:
+    source = "for a in x:\n    if a:\n        break\nfor b in y:\n    if b > 0:\n        break\n"
+    (tmp_path / "m.py").write_text(source)
+    monkeypatch.setattr(mutation, "ROOT", tmp_path)
+    path = tmp_path / "eq.yaml"
+    path.write_text("- {file: m.py, before: break, after: continue, above: 'if b > 0:', reason: the last pass}\n")
+    equivalents = mutation.load_equivalents(path)
+    mutants = [m for m in mutation.enumerate_mutants("m.py", source) if m.after == "continue"]
+    assert [mutation.equivalent_reason(equivalents, m) for m in mutants] == [None, "the last pass"]
 
 
 def test_every_module_of_the_table_and_its_tests_exist() -> None:

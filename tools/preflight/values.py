@@ -22,7 +22,10 @@ from tools.preflight.findings import Finding
 
 RULES = [
     ("vpc-dns", "the VPC of an EKS cluster has DNS support and DNS hostnames on"),
-    ("ecr-lifecycle-policy", "ECR lifecycle policies: unique rule priorities, an `any` rule last, tag lists where needed"),
+    (
+        "ecr-lifecycle-policy",
+        "ECR lifecycle policies: unique rule priorities, an `any` rule last, tag lists where needed",
+    ),
     ("api-integration-timeout", "API Gateway integration timeouts are within 50 to 29,000 ms"),
     ("log-retention", "CloudWatch log groups keep their events for a period CloudWatch Logs accepts"),
 ]
@@ -51,6 +54,7 @@ def ecr_lifecycle_errors(policy: Mapping[str, Any]) -> list[str]:
         errors.append(f"every rulePriority must be a positive integer, not {priorities}")
     elif len(set(priorities)) != len(priorities):
         errors.append(f"rule priorities must be unique, not {priorities}")
+    highest = max((p for p in priorities if isinstance(p, int)), default=None)
     for rule in rules:
         selection = rule.get("selection") or {}
         status = selection.get("tagStatus")
@@ -62,9 +66,8 @@ def ecr_lifecycle_errors(policy: Mapping[str, Any]) -> list[str]:
             errors.append(f"{where}: a tagged rule needs tagPrefixList or tagPatternList")
         if status == "untagged" and has_tags:
             errors.append(f"{where}: an untagged rule takes no tag list")
-        if status == "any" and isinstance(rule.get("rulePriority"), int):
-            if rule["rulePriority"] != max(p for p in priorities if isinstance(p, int)):
-                errors.append(f"{where}: the rule with tagStatus any must have the highest rulePriority")
+        if status == "any" and isinstance(rule.get("rulePriority"), int) and rule["rulePriority"] != highest:
+            errors.append(f"{where}: the rule with tagStatus any must have the highest rulePriority")
         number = selection.get("countNumber")
         if not isinstance(number, int) or isinstance(number, bool) or number < 1:
             errors.append(f"{where}: countNumber must be a positive integer, not {number!r}")
@@ -91,9 +94,7 @@ def check(record: Mapping[str, Any]) -> list[Finding]:
             )
         )
 
-    cluster_vpcs = {
-        r["inputs"].get("vpcId") for r in record["resources"] if r["type"] == "eks:index:Cluster"
-    } | {
+    cluster_vpcs = {r["inputs"].get("vpcId") for r in record["resources"] if r["type"] == "eks:index:Cluster"} | {
         urn
         for r in record["resources"]
         if r["type"] == "eks:index:Cluster"

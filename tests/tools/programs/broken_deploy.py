@@ -94,7 +94,12 @@ aws.ecr.LifecyclePolicy(
             "rules": [
                 {
                     "rulePriority": 1,
-                    "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7},
+                    "selection": {
+                        "tagStatus": "untagged",
+                        "countType": "sinceImagePushed",
+                        "countUnit": "days",
+                        "countNumber": 7,
+                    },
                     "action": {"type": "expire"},
                 },
                 {
