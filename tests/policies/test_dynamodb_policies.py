@@ -250,3 +250,33 @@ def test_a_scalable_target_of_another_service_does_not_count(build):
     assert message.startswith(
         f"The provisioned DynamoDB table '{TABLE}' has no read capacity autoscaling for the table."
     )
+
+
+def test_every_table_is_judged_after_an_on_demand_one(stack):
+    # The on-demand orders table comes first; a provisioned table registered after it is still judged.
+    stack.add(
+        "aws:dynamodb/table:Table",
+        "eu-west-1-data-late",
+        {"billingMode": "PROVISIONED", "name": "late", "hashKey": "pk", "readCapacity": 1.0, "writeCapacity": 1.0},
+    )
+
+    assert set(names(stack.analyze())) == {"eu-west-1-data-late"}
+
+
+def test_each_mode_is_reported_once_when_the_indexes_cannot_be_named(build):
+    """Unnamed table in a first preview: the GSI targets' ids are unknown, so the missing ones are counted per
+    mode. Reads are missing on two of three GSIs and writes on one: one finding per mode."""
+    from tests.policies.conftest import add_autoscaled_table
+
+    stack = build(True, named_tables=False)
+    wide = "eu-west-1-data-wide"
+    add_autoscaled_table(stack, stack.get("eu-west-1-data"), wide, named=False, gsis=("g1", "g2", "g3"))
+    for gsi, mode in (("g1", "read"), ("g2", "read"), ("g2", "write")):
+        stack.remove(f"{wide}-{gsi}-{mode}-target")
+        stack.remove(f"{wide}-{gsi}-{mode}-policy")
+
+    found = [d.message for d in stack.analyze().for_policy(POLICY) if d.resource_name == wide]
+
+    assert len(found) == 2, found
+    assert any("3 global secondary indexes (g1, g2, g3), but 2 of them lack a read" in m for m in found)
+    assert any("but 1 of them lacks a write" in m for m in found)

@@ -203,3 +203,10 @@ def test_every_stage_is_judged_after_an_exempt_one(platform, found):
     result = platform.analyze(policy_config={"waf-before-api-stage": {"exemptResources": [STAGE]}})
 
     assert [name for name, _ in found(result, "waf-before-api-stage")] == [f"{REGION}-api-stage-v2"]
+
+
+def test_every_distribution_is_judged_after_one_with_its_acl(platform, found):
+    # The first distribution's ACL comes from a WebAcl (unknown in preview, known in update); the next has none.
+    platform.add("aws:cloudfront/distribution:Distribution", "global-edge-cdn-2", {"enabled": True})
+
+    assert [name for name, _ in found(platform.analyze(), "waf-before-cloudfront")] == ["global-edge-cdn-2"]
