@@ -234,6 +234,7 @@ def test_each_consumer_has_a_usage_plan_and_the_same_key_in_every_region(stack: 
             assert plan["inputs"]["quotaSettings"] == {"limit": consumer["quotaPerDay"], "period": "DAY"}
             assert stack.depends_on(plan, stage, "apiStages")
             key = stack.named(f"{region}-edge-apigw-key-{consumer['name']}")
+            assert key["inputs"]["enabled"] is True  # a disabled key answers every request 403
             link = one(referrers(stack, "aws:apigateway/usagePlanKey:UsagePlanKey", key, "keyId"), "plan key")
             assert stack.depends_on(link, plan, "usagePlanId")
             # One value per consumer for the whole stack: latency routing may send it to any region.

@@ -225,3 +225,24 @@ def test_every_bucket_is_judged_after_an_exempt_one(platform, found):
     result = platform.analyze(policy_config={"s3-block-public-access": {"exemptResources": [BUCKET]}})
 
     assert [name for name, _ in found(result, "s3-block-public-access")] == ["eu-west-1-edge-other"]
+
+
+def test_with_two_blocks_off_the_message_names_one_and_its_own_settings(platform, found):
+    bucket = platform.get(BUCKET)
+    platform.set_input(BLOCK, "restrictPublicBuckets", False)
+    platform.add(
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        f"{BLOCK}-2",
+        {
+            "bucket": platform.ref(bucket, "id"),
+            "blockPublicAcls": False,
+            "blockPublicPolicy": True,
+            "ignorePublicAcls": True,
+            "restrictPublicBuckets": True,
+        },
+    )
+
+    [(name, message)] = found(platform.analyze(), "s3-block-public-access")
+
+    assert name == BUCKET
+    assert f"public access block '{BLOCK}' that leaves restrict_public_buckets off." in message
