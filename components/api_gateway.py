@@ -158,7 +158,6 @@ class ApiGateway(pulumi.ComponentResource):
 
     target_group_arn: pulumi.Output[str]
     lb_security_group_id: pulumi.Output[str]
-    traffic_port: int
     rest_api_id: pulumi.Output[str]
     stage_arn: pulumi.Output[str]
     stage_path_prefix: str
@@ -175,7 +174,6 @@ class ApiGateway(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._tags = dict(args.tags)
-        self.traffic_port = API_TRAFFIC_PORT
         # What a private integration may put in front of every backend path (see the module docstring).
         self.stage_path_prefix = f"/{args.settings.stage_name}"
 

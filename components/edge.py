@@ -156,7 +156,6 @@ class RegionalEdge(pulumi.ComponentResource):
     health_check_path: str
     api_target_group_arn: pulumi.Output[str] | None
     api_lb_security_group_id: pulumi.Output[str] | None
-    api_traffic_port: int | None
     api_stage_path_prefix: str | None
     web_acl_arn: pulumi.Output[str]
     api_regional_domain: pulumi.Output[str] | None
@@ -253,7 +252,6 @@ class RegionalEdge(pulumi.ComponentResource):
         self.web_acl_arn = acl.arn
         self.api_target_group_arn = api.target_group_arn if api else None
         self.api_lb_security_group_id = api.lb_security_group_id if api else None
-        self.api_traffic_port = api.traffic_port if api else None
         self.api_stage_path_prefix = api.stage_path_prefix if api else None
         self.api_regional_domain = api.regional_domain if api else None
         self.api_regional_zone_id = api.regional_zone_id if api else None

@@ -179,3 +179,18 @@ def test_bad_args_are_refused_by_name():
                 app_tables=(AppTable("counters", "id", None, (("id", "S"),), (), "PAY_PER_REQUEST", None),),
             )
         )
+
+
+def test_the_components_autoscaling_defaults_are_the_projects():
+    """DataArgs used on its own scales like a stack that leaves the dynamodb* keys unset (Pulumi.yaml)."""
+    from pathlib import Path
+
+    import yaml
+
+    from components.data import DataArgs
+
+    declared = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.yaml").read_text())["config"]
+    scaling = DataArgs(region="eu-west-1").autoscaling
+    assert (scaling.min_capacity, scaling.max_capacity, scaling.target_utilization) == tuple(
+        declared[k]["default"] for k in ("dynamodbMinCapacity", "dynamodbMaxCapacity", "dynamodbTargetUtilization")
+    )

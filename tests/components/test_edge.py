@@ -228,6 +228,7 @@ def test_access_logs_go_to_a_private_encrypted_expiring_bucket(stack: RecordedSt
         }
         deny = next(s for s in policy["Statement"] if s["Effect"] == "Deny")
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert deny["Resource"] == [bucket["outputs"]["arn"], f"{bucket['outputs']['arn']}/*"]  # bucket and objects
         # ELB checks its write access when logging is turned on: the ALB waits for the policy.
         assert attached("aws:s3/bucketPolicy:BucketPolicy")["urn"] in lb["dependencies"]
 
@@ -325,6 +326,9 @@ def test_distribution_serves_https_only_with_the_secret_header_and_the_global_ac
     assert origin["domainName"] == f"origin.{domain}"
     custom = origin["customOriginConfig"]
     assert custom["originProtocolPolicy"] == "https-only" and custom["originSslProtocols"] == ["TLSv1.2"]
+    # CloudFront reaches the regions' ALBs on the port their HTTPS listeners open.
+    https_ports = {x["inputs"]["port"] for x in prod_stack.of_type(LISTENER) if x["inputs"]["protocol"] == "HTTPS"}
+    assert https_ports == {custom["httpsPort"]}
     (header,) = origin["customHeaders"]
     assert header["name"] == ORIGIN_HEADER and unsecret(header["value"]) == _secret_of(prod_stack)
     viewer = inputs["viewerCertificate"]
@@ -514,3 +518,11 @@ def test_a_validation_option_is_picked_by_name_from_either_shape() -> None:
     }
     with pytest.raises(ValueError, match=r"no DNS validation option for 'api\.example\.com'"):
         _option_for(typed, "api.example.com")
+
+
+def test_web_acls_have_priorities_waf_accepts(stack: RecordedStack) -> None:
+    from tools.preflight import values
+
+    acls = stack.of_type("aws:wafv2/webAcl:WebAcl")
+    assert acls
+    assert [f.message for f in values.check(stack.record) if f.rule == "waf-priorities"] == []

@@ -248,6 +248,12 @@ def test_addons_are_helm_releases_on_the_cluster_provider(dev_stack):
     lbc = releases["aws-load-balancer-controller"]["inputs"]["values"]
     assert lbc["region"] == REGION and lbc["vpcId"] == vpc_id
     assert lbc["clusterName"] == dev_stack.named(f"{L}-cluster")["outputs"]["eksCluster"]
+    # Drains take at most one controller replica at a time: its webhooks never all go away.
+    assert lbc["podDisruptionBudget"]["maxUnavailable"] < lbc["replicaCount"]
+    # Server-side apply: fields the controllers write to these objects (HPA replicas, LBC bindings) are not
+    # reverted by the next update, and conflicts are reported instead of overwritten.
+    provider = dev_stack.named(f"{L}-k8s")
+    assert provider["inputs"]["enableServerSideApply"] == "true"  # provider inputs are strings
     # The chart must create the service account the IRSA role trusts (it is not made elsewhere).
     assert lbc["serviceAccount"]["create"] is True
     assert lbc["serviceAccount"]["name"] == "aws-load-balancer-controller"
@@ -318,3 +324,16 @@ def test_bad_args_are_refused_by_name():
         _validate(EksClusterArgs("eu-west-1", (), charts, endpoint_private_only=True))
     with pytest.raises(ValueError, match="nat_gateways"):
         _validate(EksClusterArgs("eu-west-1", (group,), charts, nat_gateways="none", endpoint_private_only=True))
+
+
+def test_a_region_with_too_few_zones_is_refused_naming_them(monkeypatch):
+    from types import SimpleNamespace
+
+    from components import eks
+
+    monkeypatch.setattr(eks.aws, "get_availability_zones", lambda **kwargs: SimpleNamespace(names=["xx-east-1b"]))
+    with pytest.raises(ValueError, match=r"offers 1 that EKS supports \(xx-east-1b\); choose another region"):
+        eks.eks_zones(None)
+    monkeypatch.setattr(eks.aws, "get_availability_zones", lambda **kwargs: SimpleNamespace(names=[]))
+    with pytest.raises(ValueError, match=r"offers 0 that EKS supports \(none\)"):
+        eks.eks_zones(None)

@@ -97,6 +97,9 @@ def test_image_tag_follows_the_sources_and_platforms(tmp_path):
     assert limiter_mod.source_digest(tmp_path) == first, "bytecode must not change the tag"
     (tmp_path / "app.pyc").write_bytes(b"\0")  # `compileall -b` writes bytecode beside the source
     assert limiter_mod.source_digest(tmp_path) == first, "bytecode must not change the tag"
+    (tmp_path / "api" / ".mypy_cache").mkdir(parents=True)  # tool caches at any depth
+    (tmp_path / "api" / ".mypy_cache" / "x.json").write_text("{}")
+    assert limiter_mod.source_digest(tmp_path) == first, "a tool cache must not change the tag"
     (tmp_path / "app.py").write_text("print(2)\n")
     assert limiter_mod.source_digest(tmp_path) != first
     # Comments and blank lines may come first; the patterns after them still count.

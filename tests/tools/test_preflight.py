@@ -235,6 +235,23 @@ def test_integration_timeouts_and_log_retention_are_values_aws_takes():
     ]
 
 
+def test_waf_priorities_are_distinct_and_not_negative():
+    transform = {"byteMatchStatement": {"textTransformations": [{"priority": 0, "type": "NONE"}]}}
+    good = [{"name": "a", "priority": 10.0, "statement": {"notStatement": {"statement": transform}}},
+            {"name": "b", "priority": 20, "statement": {}}]  # fmt: skip
+    assert values.waf_priority_errors(good) == []
+    assert values.waf_priority_errors([{**good[0], "priority": 20}, good[1]]) == [
+        "rule priorities must all be different, not [20, 20]"
+    ]
+    negative = {"byteMatchStatement": {"textTransformations": [{"priority": -1, "type": "NONE"}]}}
+    assert values.waf_priority_errors(
+        [{"name": "a", "priority": 0, "statement": {"notStatement": {"statement": negative}}}]
+    ) == ["rule 'a''s text transformation priorities must be whole numbers of 0 or more, not [-1]"]
+    twice = {"textTransformations": [{"priority": 1, "type": "LOWERCASE"}, {"priority": 1, "type": "NONE"}]}
+    acl = _resource("aws:wafv2/webAcl:WebAcl", "acl", {"rules": [{"name": "x", "priority": 1, "statement": twice}]})
+    assert _rules(acl) == [("waf-priorities", "acl")]
+
+
 def test_the_log_retention_table_is_botocores():
     # The table is literal (the preview does not install botocore); this keeps it in step with the API model.
     import re

@@ -8,6 +8,9 @@
 - `api-integration-timeout`: an API Gateway REST integration's timeout is 50 to 29,000 ms (botocore
   `apigateway` PutIntegration `timeoutInMillis`; longer only for Regional or private APIs after a quota
   increase, which the program does not ask for).
+- `waf-priorities`: a web ACL's rules have distinct priorities of 0 or more, and so have the text
+  transformations of each statement (AWS WAF API reference, `Rule` and `TextTransformation`: "Priority ...
+  Valid Range: Minimum value of 0"; rule priorities "must all be different", as must the transformations').
 - `log-retention`: CloudWatch Logs takes only the listed retention periods (botocore `logs` PutRetentionPolicy
   `retentionInDays`), and pulumi-aws takes 0 for "never expire" (`cloudwatch.LogGroup` docstring).
 """
@@ -27,6 +30,7 @@ RULES = [
         "ECR lifecycle policies: unique rule priorities, an `any` rule last, tag lists where needed",
     ),
     ("api-integration-timeout", "API Gateway integration timeouts are within 50 to 29,000 ms"),
+    ("waf-priorities", "WAF rules, and the text transformations of each statement, have distinct priorities >= 0"),
     ("log-retention", "CloudWatch log groups keep their events for a period CloudWatch Logs accepts"),
 ]
 
@@ -40,6 +44,7 @@ INTEGRATION_TIMEOUT_MS = (50, 29_000)
 _EKS_SOURCE = "EKS user guide: networking requirements for VPC and subnets; cluster API server endpoint"
 _ECR_SOURCE = "ECR user guide: lifecycle policy properties (rulePriority, tagStatus, tagPatternList/tagPrefixList)"
 _APIGW_SOURCE = "botocore apigateway PutIntegration timeoutInMillis (50 to 29,000 ms)"
+_WAF_SOURCE = "AWS WAF API reference: Rule.Priority, TextTransformation.Priority (minimum 0, distinct)"
 _LOGS_SOURCE = "botocore logs PutRetentionPolicy retentionInDays; pulumi-aws cloudwatch.LogGroup (0: never expire)"
 
 
@@ -71,6 +76,39 @@ def ecr_lifecycle_errors(policy: Mapping[str, Any]) -> list[str]:
         number = selection.get("countNumber")
         if not isinstance(number, int) or isinstance(number, bool) or number < 1:
             errors.append(f"{where}: countNumber must be a positive integer, not {number!r}")
+    return errors
+
+
+def waf_priority_errors(rules: Any) -> list[str]:
+    """What WAF would refuse in a web ACL's rule priorities and text transformation priorities."""
+    errors = []
+
+    def check(priorities: list[Any], what: str) -> None:
+        numbers = [_number(p) for p in priorities]
+        if any(n is None or n < 0 or not n.is_integer() for n in numbers):
+            errors.append(f"{what} priorities must be whole numbers of 0 or more, not {priorities}")
+        elif len(set(numbers)) != len(numbers):
+            errors.append(f"{what} priorities must all be different, not {priorities}")
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            transformations = value.get("textTransformations")
+            if isinstance(transformations, list):
+                check(
+                    [t.get("priority") for t in transformations if isinstance(t, dict)],
+                    f"{where}'s text transformation",
+                )
+            for child in value.values():
+                walk(child, where)
+        elif isinstance(value, list):
+            for child in value:
+                walk(child, where)
+
+    if isinstance(rules, list):
+        check([r.get("priority") for r in rules if isinstance(r, dict)], "rule")
+        for rule in rules:
+            if isinstance(rule, dict):
+                walk(rule.get("statement"), f"rule {rule.get('name')!r}")
     return errors
 
 
@@ -134,6 +172,9 @@ def check(record: Mapping[str, Any]) -> list[Finding]:
                     "Regional or private API after a quota increase).",
                     _APIGW_SOURCE,
                 )
+        elif r["type"] == "aws:wafv2/webAcl:WebAcl":
+            for error in waf_priority_errors(inputs.get("rules")):
+                finding("waf-priorities", r, f"would be refused by WAF: {error}.", _WAF_SOURCE)
         elif r["type"] == "aws:cloudwatch/logGroup:LogGroup":
             days = _number(inputs.get("retentionInDays"))
             if days is not None and days not in LOG_RETENTION_DAYS:
