@@ -341,10 +341,8 @@ class RegionalObservability(pulumi.ComponentResource):
     workspace_endpoint: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: RegionalObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        _validate_regional(args)
         super().__init__("ratelimited:index:RegionalObservability", name, None, opts)
-        validate_thresholds("RegionalObservabilityArgs.thresholds", args.thresholds)
-        if args.prometheus is not None and len(args.prometheus.subnet_ids) < 2:
-            raise ValueError("RegionalObservabilityArgs.prometheus.subnet_ids must list two subnets in two zones.")
         self._name = name
         self._alarms = Alarms(self, name, args.topic_arn, args.thresholds, args.runbook_url, args.tags)
         self._create_alarms(args)
@@ -913,6 +911,13 @@ def alert_manager_definition(topic_arn: str, region: str) -> str:
 # --- the dashboard -------------------------------------------------------------------------------
 
 _ROW_HEIGHT = 6
+
+
+def _validate_regional(args: RegionalObservabilityArgs) -> None:
+    validate_thresholds("RegionalObservabilityArgs.thresholds", args.thresholds)
+    # The AMP scraper puts its network interfaces in at least two subnets of different zones (CreateScraper).
+    if args.prometheus is not None and len(args.prometheus.subnet_ids) < 2:
+        raise ValueError("RegionalObservabilityArgs.prometheus.subnet_ids must list two subnets in two zones.")
 
 
 def dashboard_body(

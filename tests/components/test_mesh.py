@@ -41,6 +41,9 @@ def _trusted_proxies(release: dict) -> int:
 
 def _provider(stack: RecordedStack) -> dict:
     values = helm_release(stack, "istiod")["inputs"]["values"]
+    # Apps (the limiter too) start only once their sidecar is ready: with STRICT mTLS and the egress
+    # NetworkPolicies, a call made before the proxy runs would fail (e.g. the limiter's store warm-up).
+    assert values["meshConfig"]["defaultConfig"]["holdApplicationUntilProxyStarts"] is True
     providers = values["meshConfig"]["extensionProviders"]
     assert len(providers) == 1
     return providers[0]

@@ -8,6 +8,7 @@ alarms from the record to show that the check notices.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -288,6 +289,41 @@ def test_dashboard_puts_the_regions_side_by_side(prod_stack):
     assert len(regional) >= 6
     assert all(sorted(xs) == [0, 12] for xs in regional)
     assert dashboard["outputs"]["dashboardName"] == "ratelimited-platform-prod"
+
+
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack"])
+def test_dashboard_widgets_tile_the_24_column_grid_from_the_top(stack_name, request):
+    """CloudWatch lays widgets on a 24-column grid (PutDashboard body: x 0-23, width 1-24): they must fit in it,
+    must not overlap, and the rows follow each other from the top without an empty band."""
+    [dashboard] = request.getfixturevalue(stack_name).of_type("aws:cloudwatch/dashboard:Dashboard")
+    widgets = json.loads(dashboard["outputs"]["dashboardBody"])["widgets"]
+    cells = set()
+    for w in widgets:
+        assert w["x"] >= 0 and w["y"] >= 0 and w["width"] >= 1 and w["x"] + w["width"] <= 24, w
+        mine = {(x, y) for x in range(w["x"], w["x"] + w["width"]) for y in range(w["y"], w["y"] + w["height"])}
+        assert not cells & mine, w
+        cells |= mine
+    rows = sorted({w["y"] for w in widgets})
+    assert rows[0] == 0
+    heights = {w["y"]: w["height"] for w in widgets}
+    assert all(later == row + heights[row] for row, later in itertools.pairwise(rows)), rows
+
+
+def test_a_prometheus_collection_needs_two_subnets():
+    from components.observability import PrometheusCollection, RegionalObservabilityArgs, _validate_regional
+
+    def args(subnets: list[str]) -> RegionalObservabilityArgs:
+        prometheus = PrometheusCollection(
+            cluster_arn="c", subnet_ids=subnets, security_group_ids=[], ext_authz_timeout_ms=250
+        )
+        return RegionalObservabilityArgs(
+            region="eu-west-1", topic_arn="t", tables=(), alb_arn_suffix="a", web_target_group_arn_suffix="w",
+            web_acl_metric_name="m", prometheus=prometheus,
+        )  # fmt: skip
+
+    _validate_regional(args(["s1", "s2"]))
+    with pytest.raises(ValueError, match=r"prometheus\.subnet_ids must list two subnets"):
+        _validate_regional(args(["s1"]))
 
 
 # --- the policy on the program itself ----------------------------------------------------------

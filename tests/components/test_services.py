@@ -146,6 +146,8 @@ def test_the_spec_reaches_the_container(rich):
     assert "command" not in catalog and "args" not in catalog and "env" not in catalog
     account = k8s(rich, "kubernetes:core/v1:ServiceAccount", "catalog", "apps")
     assert "eks.amazonaws.com/role-arn" not in account["inputs"]["metadata"]["annotations"]
+    # No Kubernetes API token in the pods by default (the IRSA web identity token is mounted apart).
+    assert account["inputs"]["automountServiceAccountToken"] is False
 
 
 def test_a_service_role_reads_exactly_its_secrets_and_touches_exactly_its_tables(rich):
@@ -240,6 +242,12 @@ def test_valid_args_pass():
         ((_svc(tables=("payments",)),), {}, r"ServicesArgs\.microservices 'orders' tables \['payments'\]"),
         ((_svc(tables=("orders",)),), {"tables_kms_key_arn": None}, r"ServicesArgs\.tables_kms_key_arn is required"),
         ((_svc(secrets=(("K", "nope"),)),), {}, r"ServicesArgs\.microservices 'orders' secret K"),
+        # One name in env and again as a secret: exactly two uses is already one too many.
+        (
+            (_svc(env=(("K", "v"),), secrets=(("K", "arn:aws:ssm:eu-west-1:123456789012:parameter/k"),)),),
+            {},
+            r"'orders' sets env var\(s\) K twice",
+        ),
         ((_svc(min_replicas=3, max_replicas=2),), {}, r"min_replicas <= max_replicas"),
         # A probe path without its slash would make the kubelet probe a URL the service never serves.
         ((_svc(readiness_path="ready"),), {}, r"'orders' readiness_path must be a path starting with '/'"),
