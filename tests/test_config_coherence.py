@@ -221,7 +221,10 @@ def test_a_full_spec_parses_with_its_defaults_documented():
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"tables": ["payments"]}, r"field 'tables' names payments, which 'appTables' does not declare"),
+        (
+            {"tables": ["payments"]},
+            r"field 'tables' names payments, which 'appTables' does not declare; declared: orders\.",
+        ),
         ({"secrets": {"KEY": "arn:aws:s3:::bucket/key"}}, r"secret KEY has 'arn:aws:s3:::bucket/key'"),
         ({"env": {"AWS_REGION": "x"}}, r"env var AWS_REGION is set by the platform"),
         ({"env": {"TABLE_ORDERS": "x"}, "tables": ["orders"]}, r"sets env var\(s\) TABLE_ORDERS twice"),

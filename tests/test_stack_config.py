@@ -304,7 +304,9 @@ OBSERVABILITY_BAD_VALUES = [
     ({"observabilityEnabled": "sometimes"}, "Config key 'observabilityEnabled' must be true or false"),
     ({"alarmEmails": ["not-an-address"]}, "Config key 'alarmEmails' has 'not-an-address'; expected an e-mail address"),
     ({"alarmTopicArns": ["arn"]}, "Config key 'alarmTopicArns' must be an object {region: topic ARN}"),
-    ({"alarmTopicArns": {"eu-west-1": _TOPICS["eu-west-1"]}}, "missing: us-east-1"),
+    ({"alarmTopicArns": {"eu-west-1": _TOPICS["eu-west-1"]}}, "missing: us-east-1, extra: none."),
+    ({"alarmTopicArns": {**_TOPICS, "ap-south-1": "arn:aws:sns:ap-south-1:123456789012:pager"}},
+     "missing: none, extra: ap-south-1."),
     ({"alarmTopicArns": {**_TOPICS, "eu-west-1": "arn:aws:sns:eu-west-2:123456789012:pager"}},
      "expected an SNS topic ARN in eu-west-1"),
     ({"alarmTopicArns": _TOPICS, "alarmEmails": ["a@example.com"]},
@@ -475,3 +477,13 @@ def test_the_waf_backstop_must_stay_above_every_per_client_ip_rule():
          "limit": 100_000, "window_seconds": 60}
     ]  # fmt: skip
     parse(_raw(wafRateLimit=1500, rateLimitRules=rules), stack="dev")
+
+
+def test_the_parsed_config_cannot_be_changed():
+    """One StackConfig feeds every region's components: none may alter it for the others."""
+    import dataclasses
+
+    cfg = parse(stack_files.merged_config("dev"), stack="dev")
+    for value in (cfg, *cfg.microservices, *cfg.app_tables):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, dataclasses.fields(value)[0].name, None)
