@@ -210,3 +210,12 @@ def test_every_distribution_is_judged_after_one_with_its_acl(platform, found):
     platform.add("aws:cloudfront/distribution:Distribution", "global-edge-cdn-2", {"enabled": True})
 
     assert [name for name, _ in found(platform.analyze(), "waf-before-cloudfront")] == ["global-edge-cdn-2"]
+
+
+def test_every_distribution_is_judged_after_an_exempt_one(platform, found):
+    platform.add("aws:cloudfront/distribution:Distribution", "global-edge-cdn-2", {"enabled": True})
+    config = {"waf-before-cloudfront": {"exemptResources": ["global-edge-cdn"]}}
+
+    assert [name for name, _ in found(platform.analyze(policy_config=config), "waf-before-cloudfront")] == [
+        "global-edge-cdn-2"
+    ]
