@@ -203,3 +203,10 @@ def test_simple_record_needs_no_health_check(platform, found):
     platform.set_input(RECORD, "healthCheckId", None)
 
     assert found(platform.analyze(), "route53-latency-health-check") == []
+
+
+def test_a_distribution_without_a_default_behavior_is_left_to_the_provider(platform, found):
+    # The provider refuses a distribution without default_cache_behavior; this policy reports only what it sees.
+    platform.set_input(CDN, "defaultCacheBehavior", None)
+
+    assert found(platform.analyze(), "cloudfront-viewer-https") == []

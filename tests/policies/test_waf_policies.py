@@ -7,6 +7,8 @@ known.
 
 from __future__ import annotations
 
+import pytest
+
 from tools.analyzer import UNKNOWN
 
 REGION = "eu-west-1"
@@ -142,9 +144,11 @@ def test_api_stage_without_association_is_a_violation(platform, found):
     assert f"The API Gateway stage '{STAGE}' has no WAFv2 web ACL associated." in message
 
 
-def test_private_api_stage_needs_no_waf(platform, found):
+@pytest.mark.parametrize("types", ["PRIVATE", ["PRIVATE"]], ids=["string", "list"])
+def test_private_api_stage_needs_no_waf(platform, found, types):
+    # pulumi-aws 7 spells endpoint_configuration.types as one string; earlier versions as a list.
     platform.remove(f"{REGION}-api-waf-association")
-    platform.set_input(f"{REGION}-api-rest", "endpointConfiguration", {"types": "PRIVATE"})
+    platform.set_input(f"{REGION}-api-rest", "endpointConfiguration", {"types": types})
 
     assert found(platform.analyze(), "waf-before-api-stage") == []
 
@@ -219,3 +223,9 @@ def test_every_distribution_is_judged_after_an_exempt_one(platform, found):
     assert [name for name, _ in found(platform.analyze(policy_config=config), "waf-before-cloudfront")] == [
         "global-edge-cdn-2"
     ]
+
+
+def test_every_alb_is_judged_after_one_with_its_acl(platform, found):
+    platform.add("aws:lb/loadBalancer:LoadBalancer", f"{REGION}-edge-alb-2", {"loadBalancerType": "application"})
+
+    assert [name for name, _ in found(platform.analyze(), "waf-before-alb")] == [f"{REGION}-edge-alb-2"]
