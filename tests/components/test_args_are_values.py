@@ -1,4 +1,4 @@
-"""Every args and spec type of components/ is a frozen dataclass (STYLE.md: one frozen args type per component).
+"""Every args and spec type of components/ is a frozen dataclass (one frozen args type per component).
 
 One args object, and the specs parsed from config, are handed to every region's components: none may change
 them for the others, and a frozen dataclass can be a dict key or set member. The types are found by walking
