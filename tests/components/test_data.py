@@ -190,7 +190,9 @@ def test_the_components_autoscaling_defaults_are_the_projects():
     from components.data import DataArgs
 
     declared = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.yaml").read_text())["config"]
-    scaling = DataArgs(region="eu-west-1").autoscaling
+    defaults = DataArgs(region="eu-west-1")
+    assert defaults.deletion_protection is True  # tables hold state: a component user opts out, never in
+    scaling = defaults.autoscaling
     assert (scaling.min_capacity, scaling.max_capacity, scaling.target_utilization) == tuple(
         declared[k]["default"] for k in ("dynamodbMinCapacity", "dynamodbMaxCapacity", "dynamodbTargetUtilization")
     )

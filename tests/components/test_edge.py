@@ -174,8 +174,8 @@ def test_https_listener_uses_a_tls12_policy_and_a_validated_certificate(stack: R
         assert stack.depends_on(https, validation, "certificateArn"), "a listener must wait for ACM validation"
         cert = stack.named(f"{region}-edge-origin-cert")
         domain = config(stack, "domain")
-        names = {cert["inputs"]["domainName"], *cert["inputs"]["subjectAlternativeNames"]}
-        assert names == {f"origin.{domain}", domain, f"www.{domain}"}
+        assert cert["inputs"]["domainName"] == f"origin.{domain}"
+        assert sorted(cert["inputs"]["subjectAlternativeNames"]) == sorted([domain, f"www.{domain}"])
         assert cert["inputs"]["validationMethod"] == "DNS"
         # One validation record per name, carrying exactly what ACM asked for that name.
         records = [stack.by_urn[u] for u in validation["property_dependencies"]["validationRecordFqdns"]]
@@ -526,3 +526,34 @@ def test_web_acls_have_priorities_waf_accepts(stack: RecordedStack) -> None:
     acls = stack.of_type("aws:wafv2/webAcl:WebAcl")
     assert acls
     assert [f.message for f in values.check(stack.record) if f.rule == "waf-priorities"] == []
+
+
+def test_a_certificate_names_each_domain_once() -> None:
+    from components.certificates import validated_certificate
+
+    with pytest.raises(ValueError, match=r"alternative_names repeat a name"):
+        validated_certificate("c", domain="example.com", alternative_names=["www.example.com", "www.example.com"],
+                              zone_id="Z1", tags={}, parent=None)  # fmt: skip
+
+
+def test_the_domain_among_the_alternative_names_is_dropped_not_refused(monkeypatch) -> None:
+    """Compared by value: a name built at run time (not the same str object) is still the domain."""
+    from components import certificates
+
+    made = {}
+
+    class Stop(Exception):
+        pass
+
+    def certificate(name, **kwargs):
+        made.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(certificates.aws.acm, "Certificate", certificate)
+    domain = "example.com"
+    with pytest.raises(Stop):
+        certificates.validated_certificate(
+            "c", domain=domain, alternative_names=["".join(["example", ".com"]), "www.example.com"],
+            zone_id="Z1", tags={}, parent=None,
+        )  # fmt: skip
+    assert (made["domain_name"], made["subject_alternative_names"]) == (domain, ["www.example.com"])
