@@ -162,11 +162,9 @@ class ApiGateway(pulumi.ComponentResource):
     stage_arn: pulumi.Output[str]
     stage_path_prefix: str
     regional_domain: pulumi.Output[str]
-    regional_zone_id: pulumi.Output[str]
     rest_api_name: pulumi.Output[str]
     stage_name: pulumi.Output[str]
     health_check_id: pulumi.Output[str]
-    targets_alarm_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: ApiGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ratelimited:index:ApiGateway", name, None, opts)
@@ -180,7 +178,7 @@ class ApiGateway(pulumi.ComponentResource):
         nlb, target_group, nlb_sg, link = self._create_network()
         rest_api, stage = self._create_api(nlb, link)
         self._create_consumers(rest_api, stage)
-        health_check, targets_alarm = self._create_health_check(nlb, target_group)
+        health_check = self._create_health_check(nlb, target_group)
         domain = self._create_domain(rest_api, stage, health_check)
 
         aws.wafv2.WebAclAssociation(
@@ -195,11 +193,9 @@ class ApiGateway(pulumi.ComponentResource):
         self.rest_api_id = rest_api.id
         self.stage_arn = stage.arn
         self.regional_domain = domain.regional_domain_name
-        self.regional_zone_id = domain.regional_zone_id
         self.rest_api_name = rest_api.name
         self.stage_name = stage.stage_name
         self.health_check_id = health_check.id
-        self.targets_alarm_arn = targets_alarm.arn
         self.register_outputs(
             {
                 "targetGroupArn": self.target_group_arn,
@@ -501,7 +497,7 @@ class ApiGateway(pulumi.ComponentResource):
     # -- the region's health for the api.<domain> latency set ----------------------------------
     def _create_health_check(
         self, nlb: aws.lb.LoadBalancer, target_group: aws.lb.TargetGroup
-    ) -> tuple[aws.route53.HealthCheck, aws.cloudwatch.MetricAlarm]:
+    ) -> aws.route53.HealthCheck:
         """Healthy while the API ingress gateway has a healthy pod behind the NLB (a CloudWatch alarm).
 
         An HTTPS check cannot judge one region here: `api.<domain>` resolves to whichever region is
@@ -539,7 +535,7 @@ class ApiGateway(pulumi.ComponentResource):
             tags={**self._tags, "Name": f"api.{args.domain} {args.region}"},
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return health_check, alarm
+        return health_check
 
     # -- api.<domain>: custom domain, base path mapping, latency record -------------------------
     def _create_domain(

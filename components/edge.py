@@ -159,7 +159,6 @@ class RegionalEdge(pulumi.ComponentResource):
     api_stage_path_prefix: str | None
     web_acl_arn: pulumi.Output[str]
     api_regional_domain: pulumi.Output[str] | None
-    api_regional_zone_id: pulumi.Output[str] | None
     alb_arn_suffix: pulumi.Output[str]
     web_target_group_arn_suffix: pulumi.Output[str]
     web_acl_metric_name: pulumi.Output[str]
@@ -167,7 +166,6 @@ class RegionalEdge(pulumi.ComponentResource):
     api_name: pulumi.Output[str] | None
     api_stage_name: pulumi.Output[str] | None
     api_health_check_id: pulumi.Output[str] | None
-    api_targets_alarm_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: RegionalEdgeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ratelimited:index:RegionalEdge", name, None, opts)
@@ -254,7 +252,6 @@ class RegionalEdge(pulumi.ComponentResource):
         self.api_lb_security_group_id = api.lb_security_group_id if api else None
         self.api_stage_path_prefix = api.stage_path_prefix if api else None
         self.api_regional_domain = api.regional_domain if api else None
-        self.api_regional_zone_id = api.regional_zone_id if api else None
         # What the observability layer binds its alarms and dashboard to (CloudWatch dimensions).
         self.alb_arn_suffix = alb.arn_suffix
         self.web_target_group_arn_suffix = target_group.arn_suffix
@@ -263,7 +260,6 @@ class RegionalEdge(pulumi.ComponentResource):
         self.api_name = api.rest_api_name if api else None
         self.api_stage_name = api.stage_name if api else None
         self.api_health_check_id = api.health_check_id if api else None
-        self.api_targets_alarm_arn = api.targets_alarm_arn if api else None
         self.register_outputs(
             {
                 "albArn": self.alb_arn,
