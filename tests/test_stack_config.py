@@ -487,3 +487,11 @@ def test_the_parsed_config_cannot_be_changed():
     for value in (cfg, *cfg.microservices, *cfg.app_tables):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(value, dataclasses.fields(value)[0].name, None)
+
+
+def test_did_you_mean_hints_a_near_miss_or_a_case_slip():
+    from stack_config import did_you_mean
+
+    assert did_you_mean("regoins", ["regions", "domain"]) == " (did you mean 'regions'?)"
+    assert did_you_mean("WAFRATELIMIT", ["wafRateLimit"]) == " (did you mean 'wafRateLimit'?)"
+    assert did_you_mean("zzz", ["regions", "domain"]) == ""

@@ -242,6 +242,8 @@ def test_valid_args_pass():
         ((_svc(tables=("payments",)),), {}, r"ServicesArgs\.microservices 'orders' tables \['payments'\]"),
         ((_svc(tables=("orders",)),), {"tables_kms_key_arn": None}, r"ServicesArgs\.tables_kms_key_arn is required"),
         ((_svc(secrets=(("K", "nope"),)),), {}, r"ServicesArgs\.microservices 'orders' secret K"),
+        ((_svc(env=(("1BAD", "v"),)),), {}, r"'orders' env var name '1BAD' must match"),
+        ((_svc(env=(("AWS_REGION", "x"),)),), {}, r"'orders' env var AWS_REGION is set by the platform"),
         # One name in env and again as a secret: exactly two uses is already one too many.
         (
             (_svc(env=(("K", "v"),), secrets=(("K", "arn:aws:ssm:eu-west-1:123456789012:parameter/k"),)),),
