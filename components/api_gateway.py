@@ -88,6 +88,23 @@ _ACCESS_LOG_FORMAT = json.dumps({
 }, separators=(",", ":"))  # fmt: skip
 
 
+def gateway_health_check() -> aws.lb.TargetGroupHealthCheckArgs:
+    """How a load balancer judges an Istio ingress gateway pod (the ALB's and the NLB's target groups alike):
+    its readiness endpoint, which answers 200 while the proxy can take traffic. Two failures 10 s apart take
+    a pod out, two successes bring it back."""
+    return aws.lb.TargetGroupHealthCheckArgs(
+        enabled=True,
+        protocol="HTTP",
+        port=str(GATEWAY_READY_PORT),
+        path=GATEWAY_READY_PATH,
+        matcher="200",
+        interval=10,
+        timeout=5,
+        healthy_threshold=2,
+        unhealthy_threshold=2,
+    )
+
+
 @dataclass(frozen=True)
 class ApiGatewaySettings:
     """What the stack config says about the API entry (None in RegionalEdgeArgs turns it off)."""
@@ -282,17 +299,7 @@ class ApiGateway(pulumi.ComponentResource):
             vpc_id=args.vpc_id,
             deregistration_delay="30",
             connection_termination=True,
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True,
-                protocol="HTTP",
-                port=str(GATEWAY_READY_PORT),
-                path=GATEWAY_READY_PATH,
-                matcher="200",
-                interval=10,
-                timeout=5,
-                healthy_threshold=2,
-                unhealthy_threshold=2,
-            ),
+            health_check=gateway_health_check(),
             tags=tags,
             opts=child,
         )

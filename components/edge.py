@@ -52,12 +52,12 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.api_gateway import (
-    GATEWAY_READY_PATH,
     GATEWAY_READY_PORT,
     LB_NAME_PREFIXES,
     ApiGateway,
     ApiGatewayArgs,
     ApiGatewaySettings,
+    gateway_health_check,
 )
 from components.certificates import validated_certificate
 
@@ -454,17 +454,7 @@ class RegionalEdge(pulumi.ComponentResource):
             port=WEB_TRAFFIC_PORT,
             vpc_id=args.vpc_id,
             deregistration_delay="30",
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True,
-                protocol="HTTP",
-                port=str(GATEWAY_READY_PORT),
-                path=GATEWAY_READY_PATH,
-                matcher="200",
-                interval=10,
-                timeout=5,
-                healthy_threshold=2,
-                unhealthy_threshold=2,
-            ),
+            health_check=gateway_health_check(),
             tags=tags,
             opts=child,
         )

@@ -16,7 +16,7 @@ from components.api_gateway import (
     _validate,
 )
 from components.specs import ApiConsumer
-from tests.components.programs.edge_helpers import config, one, referrers, regions, under, variant
+from tests.components.programs.edge_helpers import GATEWAY_HEALTH_CHECK, config, one, referrers, regions, under, variant
 from tools.preflight import values
 from tools.records import RecordedStack, Resource, is_unknown
 
@@ -162,17 +162,7 @@ def test_nlb_admits_only_the_vpc_link_and_forwards_to_an_ip_target_group(stack: 
         tg = stack.named(f"{region}-edge-apigw-api-tg")
         assert stack.depends_on(listener, tg, "defaultActions")
         assert (tg["inputs"]["targetType"], tg["inputs"]["protocol"]) == ("ip", "TCP")
-        assert tg["inputs"]["healthCheck"] == {
-            "enabled": True,
-            "protocol": "HTTP",
-            "port": "15021",
-            "path": "/healthz/ready",
-            "matcher": "200",
-            "interval": 10,
-            "timeout": 5,
-            "healthyThreshold": 2,
-            "unhealthyThreshold": 2,
-        }
+        assert tg["inputs"]["healthCheck"] == GATEWAY_HEALTH_CHECK
         # Targets in every zone take traffic from the NLB's nodes in every zone.
         assert nlb["inputs"]["enableCrossZoneLoadBalancing"] is True
 

@@ -23,7 +23,16 @@ from components.edge import (
     _validate_regional,
     route53_healthcheck_prefix_list,
 )
-from tests.components.programs.edge_helpers import alb, config, mock_invoke, one, referrers, regions, variant
+from tests.components.programs.edge_helpers import (
+    GATEWAY_HEALTH_CHECK,
+    alb,
+    config,
+    mock_invoke,
+    one,
+    referrers,
+    regions,
+    variant,
+)
 from tools.records import RecordedStack, is_unknown, unsecret
 
 WAF_ASSOC = "aws:wafv2/webAclAssociation:WebAclAssociation"
@@ -238,18 +247,7 @@ def test_web_target_group_checks_the_gateway_readiness_endpoint(stack: RecordedS
         tg = stack.named(f"{region}-edge-web-tg")
         assert tg["inputs"]["targetType"] == "ip"
         assert tg["inputs"]["port"] == WEB_TRAFFIC_PORT
-        # The whole check: two failures 10 s apart take a gateway pod out, two successes bring it back.
-        assert tg["inputs"]["healthCheck"] == {
-            "enabled": True,
-            "protocol": "HTTP",
-            "port": "15021",
-            "path": "/healthz/ready",
-            "matcher": "200",
-            "interval": 10,
-            "timeout": 5,
-            "healthyThreshold": 2,
-            "unhealthyThreshold": 2,
-        }
+        assert tg["inputs"]["healthCheck"] == GATEWAY_HEALTH_CHECK
         (vpc,) = (stack.by_urn[u] for u in tg["property_dependencies"]["vpcId"])
         assert vpc["type"] == "aws:ec2/vpc:Vpc" and vpc["name"].startswith(f"{region}-")
 

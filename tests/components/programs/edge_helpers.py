@@ -13,6 +13,20 @@ from tools.mocked_run import run_stack
 from tools.mocks import PlatformMocks
 from tools.records import RecordedStack, Resource
 
+#: The health check of both ingress gateways' target groups (ALB and NLB), as recorded: the gateway pod's
+#: readiness endpoint; two failures 10 s apart take a pod out, two successes bring it back.
+GATEWAY_HEALTH_CHECK = {
+    "enabled": True,
+    "protocol": "HTTP",
+    "port": "15021",
+    "path": "/healthz/ready",
+    "matcher": "200",
+    "interval": 10,
+    "timeout": 5,
+    "healthyThreshold": 2,
+    "unhealthyThreshold": 2,
+}
+
 
 def config(stack: RecordedStack, key: str) -> Any:
     """A config value of the recorded run, parsed from its engine (string) form."""
