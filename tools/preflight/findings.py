@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -24,3 +26,8 @@ class Finding:
     """A complete sentence that names the resource, the value and the limit."""
     source: str
     """Where the rule comes from upstream (a provider file, an API reference, a schema)."""
+
+    @classmethod
+    def about(cls, rule: str, resource: Mapping[str, Any], message: str, source: str) -> Finding:
+        """A finding on one recorded resource: its URN, logical name and type come from the record."""
+        return cls(rule, str(resource["urn"]), str(resource["name"]), str(resource["type"]), message, source)

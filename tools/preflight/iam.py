@@ -176,7 +176,7 @@ def _check_document(res: dict[str, Any], where: str, kind: str, text: str) -> li
     out: list[Finding] = []
 
     def grammar(message: str) -> None:
-        out.append(_finding("iam-grammar", res, f"The {kind} policy in {where} {message}", GRAMMAR_SOURCE))
+        out.append(Finding.about("iam-grammar", res, f"The {kind} policy in {where} {message}", GRAMMAR_SOURCE))
 
     try:
         doc = json.loads(text)
@@ -205,13 +205,13 @@ def _check_document(res: dict[str, Any], where: str, kind: str, text: str) -> li
             grammar(f"{label}: {problem}")
         for problem in _condition_problems(stmt.get("Condition")):
             message = f"The {kind} policy in {where} {label}: {problem}"
-            out.append(_finding("iam-condition", res, message, CONDITION_SOURCE))
+            out.append(Finding.about("iam-condition", res, message, CONDITION_SOURCE))
         for element in ("Action", "NotAction"):
             for action in _strings(stmt.get(element)):
                 problem = _action_problem(action)
                 if problem:
                     out.append(
-                        _finding(
+                        Finding.about(
                             "iam-action",
                             res,
                             f"The {kind} policy in {where} {label}: {element} {action!r} {problem}",
@@ -414,7 +414,7 @@ def _irsa_problems(
     out: list[Finding] = []
 
     def problem(message: str) -> None:
-        out.append(_finding("irsa-service-account", res, f"The IRSA role {res['name']!r} {message}", IRSA_SOURCE))
+        out.append(Finding.about("irsa-service-account", res, f"The IRSA role {res['name']!r} {message}", IRSA_SOURCE))
 
     subs: set[str] = set()
     for issuer, stmt in statements:
@@ -496,7 +496,7 @@ def _check_service_accounts_used(record: dict[str, Any]) -> list[Finding]:
             f"The ServiceAccount '{account[0]}/{account[1]}' carries {ROLE_ARN_ANNOTATION} but no Deployment, "
             "StatefulSet, DaemonSet, Job, CronJob or Pod of the program runs as it: the role reaches no pod."
         )
-        out.append(_finding("irsa-service-account", res, message, IRSA_SOURCE))
+        out.append(Finding.about("irsa-service-account", res, message, IRSA_SOURCE))
     return out
 
 
@@ -530,7 +530,3 @@ def _annotated_accounts(values: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(values, list):
         for value in values:
             yield from _annotated_accounts(value)
-
-
-def _finding(rule: str, res: dict[str, Any], message: str, source: str) -> Finding:
-    return Finding(rule=rule, urn=res["urn"], name=res["name"], type=res["type"], message=message, source=source)

@@ -94,7 +94,7 @@ def check_istio_objects(record: dict[str, Any]) -> list[Finding]:
         else:
             rule, source = "istio-crd-schema", CRD_SOURCE
             message = f"The {_kind(res)} {_object_name(res)} does not match its CRD: {item['message']}."
-        findings.append(_finding(rule, res, message, f"{source} (package version {answer['istio']})"))
+        findings.append(Finding.about(rule, res, message, f"{source} (package version {answer['istio']})"))
     return findings
 
 
@@ -164,7 +164,7 @@ def check_gateway_values(record: dict[str, Any]) -> list[Finding]:
                 f"The Helm release {res['name']!r} installs gateway chart version {version!r}, but the vendored "
                 "values schema belongs to 1.28.x: vendor the schema of that version (tools/preflight/schemas/)."
             )
-            findings.append(_finding("helm-values-schema", res, message, GATEWAY_SOURCE))
+            findings.append(Finding.about("helm-values-schema", res, message, GATEWAY_SOURCE))
             continue
         values = inputs.get("values") or {}
         if values == UNKNOWN:
@@ -178,7 +178,7 @@ def check_gateway_values(record: dict[str, Any]) -> list[Finding]:
                 f"The Helm release {res['name']!r} has gateway chart values that Helm refuses at {where}: "
                 f"{error.message}."
             )
-            findings.append(_finding("helm-values-schema", res, message, GATEWAY_SOURCE))
+            findings.append(Finding.about("helm-values-schema", res, message, GATEWAY_SOURCE))
     return findings
 
 
@@ -192,7 +192,3 @@ def _under_unknown(values: Any, path: list[Any]) -> bool:
         except (KeyError, IndexError, TypeError):
             return False
     return value == UNKNOWN
-
-
-def _finding(rule: str, res: dict[str, Any], message: str, source: str) -> Finding:
-    return Finding(rule=rule, urn=res["urn"], name=res["name"], type=res["type"], message=message, source=source)

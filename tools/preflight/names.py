@@ -418,11 +418,4 @@ def _check_waf_log_destinations(record: Mapping[str, Any]) -> list[Finding]:
 
 
 def _finding(resource: Mapping[str, Any], rule: str, message: str, source: str) -> Finding:
-    return Finding(
-        rule=rule,
-        urn=str(resource["urn"]),
-        name=str(resource["name"]),
-        type=str(resource["type"]),
-        message=f"{resource['type']} '{resource['name']}': {message}",
-        source=source,
-    )
+    return Finding.about(rule, resource, f"{resource['type']} '{resource['name']}': {message}", source)

@@ -46,11 +46,9 @@ def check(record: Mapping[str, Any]) -> list[Finding]:
         why = aws_refuses_delete(resource) if resource.get("custom") else None
         if why and not resource.get("protect"):
             found.append(
-                Finding(
+                Finding.about(
                     "deletion-guard",
-                    resource["urn"],
-                    resource["name"],
-                    resource["type"],
+                    resource,
                     f"{resource['type']} '{resource['name']}' is not protected, but {why}: `pulumi destroy` would "
                     "delete the rest of the stack and then stop at it. Set `protect` with the same condition.",
                     _SOURCE,
@@ -69,11 +67,9 @@ def check(record: Mapping[str, Any]) -> list[Finding]:
             ]
             if deleted:
                 found.append(
-                    Finding(
+                    Finding.about(
                         "retained-user",
-                        resource["urn"],
-                        resource["name"],
-                        resource["type"],
+                        resource,
                         f"{resource['type']} '{resource['name']}' is retained on delete but uses "
                         f"{', '.join(deleted)}, which the same destroy deletes; AWS refuses to delete a resource in "
                         "use, so teardown would stop half-way. Protect it instead of retaining it.",

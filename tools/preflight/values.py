@@ -121,16 +121,7 @@ def check(record: Mapping[str, Any]) -> list[Finding]:
     found = []
 
     def finding(rule: str, resource: Mapping[str, Any], message: str, source: str) -> None:
-        found.append(
-            Finding(
-                rule,
-                resource["urn"],
-                resource["name"],
-                resource["type"],
-                f"{resource['type']} '{resource['name']}' {message}",
-                source,
-            )
-        )
+        found.append(Finding.about(rule, resource, f"{resource['type']} '{resource['name']}' {message}", source))
 
     cluster_vpcs = {r["inputs"].get("vpcId") for r in record["resources"] if r["type"] == "eks:index:Cluster"} | {
         urn
