@@ -180,8 +180,9 @@ def test_an_eks_vpc_needs_dns_support_and_hostnames():
     assert _rules(vpc, cluster) == []
     vpc["inputs"]["enableDnsSupport"] = False
     assert _rules(vpc, cluster) == [("vpc-dns", "vpc")]
-    # A VPC without a cluster is none of this rule's business.
+    # A VPC without a cluster is none of this rule's business, nor one whose id nobody names.
     assert _rules(vpc) == []
+    assert _rules(_resource("aws:ec2/vpc:Vpc", "other"), _resource("eks:index:Cluster", "c2", custom=False)) == []
 
 
 def _lifecycle(*rules: dict) -> dict:

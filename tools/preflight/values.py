@@ -123,12 +123,12 @@ def check(record: Mapping[str, Any]) -> list[Finding]:
     def finding(rule: str, resource: Mapping[str, Any], message: str, source: str) -> None:
         found.append(Finding.about(rule, resource, f"{resource['type']} '{resource['name']}' {message}", source))
 
-    cluster_vpcs = {r["inputs"].get("vpcId") for r in record["resources"] if r["type"] == "eks:index:Cluster"} | {
-        urn
-        for r in record["resources"]
-        if r["type"] == "eks:index:Cluster"
-        for urn in (r.get("property_dependencies") or {}).get("vpcId", [])
-    }
+    # A cluster names its VPC by id (known in an update) and depends on it by URN; neither is ever None.
+    clusters = [r for r in record["resources"] if r["type"] == "eks:index:Cluster"]
+    cluster_vpcs = {
+        *(r["inputs"].get("vpcId") for r in clusters),
+        *(urn for r in clusters for urn in (r.get("property_dependencies") or {}).get("vpcId", [])),
+    } - {None}
     for r in resources:
         inputs = r.get("inputs") or {}
         if r["type"] == "aws:ec2/vpc:Vpc" and (r.get("id") in cluster_vpcs or r["urn"] in cluster_vpcs):
