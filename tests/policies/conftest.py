@@ -128,6 +128,15 @@ class StackRecord:
         """An input derived from `resource`'s `output` (recorded as a property dependency)."""
         return Ref(resource, output, template)
 
+    def add_api_stage(self, stage_name: str) -> dict[str, Any]:
+        """Another stage of the region's REST API, `<region>-api-stage-<stage_name>`, with no WAF or alarm."""
+        rest_api = self.get(f"{REGION}-api-rest")
+        return self.add(
+            "aws:apigateway/stage:Stage",
+            f"{REGION}-api-stage-{stage_name}",
+            {"restApi": self.ref(rest_api, "id"), "stageName": stage_name},
+        )
+
     # -- changing -------------------------------------------------------------------------
 
     def get(self, name: str) -> dict[str, Any]:

@@ -123,12 +123,7 @@ def test_exempt_resources_are_skipped(platform):
 
 @pytest.mark.parametrize("exempt_first", [False, True])
 def test_every_stage_is_judged_after_one_with_an_alarm_or_exempt(platform, exempt_first):
-    rest_api = platform.get(f"{REGION}-api-rest")
-    platform.add(
-        "aws:apigateway/stage:Stage",
-        f"{REGION}-api-stage-v2",
-        {"restApi": platform.ref(rest_api, "id"), "stageName": "v2"},
-    )
+    platform.add_api_stage("v2")
     config = {POLICY: {"exemptResources": [f"{REGION}-api-stage"]}} if exempt_first else {}
 
     result = platform.analyze(policy_config=config)
@@ -158,12 +153,7 @@ def test_a_stage_bound_by_typed_names_does_not_end_the_scan(platform):
         {"namespace": "AWS/ApiGateway", "metricName": "5XXError",
          "dimensions": {"ApiName": f"{REGION}-api-rest-1a2b3c", "Stage": "v1"}},
     )  # fmt: skip
-    rest_api = platform.get(f"{REGION}-api-rest")
-    platform.add(
-        "aws:apigateway/stage:Stage",
-        f"{REGION}-api-stage-v2",
-        {"restApi": platform.ref(rest_api, "id"), "stageName": "v2"},
-    )
+    platform.add_api_stage("v2")
 
     reported = [d.resource_name for d in platform.analyze().for_policy(POLICY)]
 

@@ -196,12 +196,7 @@ def test_cloudfront_with_known_wafv2_arn_passes(platform, found):
 
 
 def test_every_stage_is_judged_after_an_exempt_one(platform, found):
-    rest_api = platform.get(f"{REGION}-api-rest")
-    platform.add(
-        "aws:apigateway/stage:Stage",
-        f"{REGION}-api-stage-v2",
-        {"restApi": platform.ref(rest_api, "id"), "stageName": "v2"},
-    )
+    platform.add_api_stage("v2")
     platform.remove(f"{REGION}-api-waf-association")
 
     result = platform.analyze(policy_config={"waf-before-api-stage": {"exemptResources": [STAGE]}})
