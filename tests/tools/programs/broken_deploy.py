@@ -6,6 +6,8 @@ import json
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.limiter import lifecycle_policy
+
 provider = aws.Provider("aws-eu-west-1", region="eu-west-1")
 # "<logical>-<7 hex>" is 35 characters: over the target group's 32.
 aws.lb.TargetGroup("eu-west-1-edge-apigw-api-tg", target_type="ip", port=80, protocol="TCP", vpc_id="vpc-1")
@@ -86,28 +88,7 @@ aws.apigateway.Integration(
     uri="http://example.internal/",
     timeout_milliseconds=30_000,
 )
-aws.ecr.LifecyclePolicy(
-    "eu-west-1-broken-lifecycle",
-    repository="limiter",
-    policy=json.dumps(
-        {
-            "rules": [
-                {
-                    "rulePriority": 1,
-                    "selection": {
-                        "tagStatus": "untagged",
-                        "countType": "sinceImagePushed",
-                        "countUnit": "days",
-                        "countNumber": 7,
-                    },
-                    "action": {"type": "expire"},
-                },
-                {
-                    "rulePriority": 1,
-                    "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 30},
-                    "action": {"type": "expire"},
-                },
-            ]
-        }
-    ),
-)
+# The limiter's own lifecycle policy with its second rule given the first one's priority.
+broken_lifecycle = lifecycle_policy()
+broken_lifecycle["rules"][1]["rulePriority"] = broken_lifecycle["rules"][0]["rulePriority"]
+aws.ecr.LifecyclePolicy("eu-west-1-broken-lifecycle", repository="limiter", policy=json.dumps(broken_lifecycle))
