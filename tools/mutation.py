@@ -323,10 +323,11 @@ def equivalent_reason(equivalents: dict[tuple[str, ...], str], mutant: Mutant) -
     if not any(len(k) == 4 and k[:3] == key for k in equivalents):
         return None
     first_line = mutant.before.split(JOIN)[0]
-    lines = [text.strip() for text in (ROOT / mutant.module).read_text().splitlines()]
+    source = (ROOT / mutant.module).read_text()
+    lines = [text.strip() for text in source.splitlines()]
     # The mutant's site line is where its token starts; its changed line is the first that reads `before`.
     at = next((i + 1 for i in range(mutant.line - 1, len(lines)) if lines[i] == first_line), mutant.line)
-    return equivalents.get((*key, line_above((ROOT / mutant.module).read_text(), at)))
+    return equivalents.get((*key, line_above(source, at)))
 
 
 def _project_files() -> list[str]:
