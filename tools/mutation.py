@@ -21,7 +21,9 @@ tests here need it:
   error, not scored;
 - `--sample N` picks N mutated lines per module at random (`--seed`, drawn per module: the same sample
   whether the module runs alone or with its area), one mutant per line, so a module full of `+` is not
-  all arithmetic; type annotations are never mutated (they are not evaluated);
+  all arithmetic; type annotations are never mutated (they are not evaluated), nor the `*` and `**` that
+  unpack or mark keyword-only parameters (cosmic-ray takes them for arithmetic: `def f(a, *, b)` would
+  become `def f(a, -, b)`); a mutant that does not compile is dropped, never counted as a kill;
 - mutants recorded in tools/mutation_equivalents.yaml (file, the line before and after, optionally the
   line above it where the changed line occurs more than once, and the reason)
   are reported apart as equivalent and left out of the score.
@@ -41,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -176,8 +179,19 @@ class Site:
     line: int
 
 
+# Where a parso `*` or `**` operator is unpacking (`f(*a)`, `{**d}`, `[*a]`) or a parameter (`*args`, the bare
+# keyword-only `*`), not multiplication or power.
+_NOT_ARITHMETIC = frozenset({"parameters", "param", "argument", "arglist", "dictorsetmaker", "star_expr"})
+
+
+def _is_unpacking_star(node) -> bool:
+    parent = node.parent
+    return getattr(node, "value", None) in ("*", "**") and parent is not None and parent.type in _NOT_ARITHMETIC
+
+
 def enumerate_sites(module: str, source: str) -> list[Site]:
-    """Every (operator, occurrence) cosmic-ray can apply to `source`, minus those in annotations."""
+    """Every (operator, occurrence) cosmic-ray can apply to `source`, minus those in annotations and unpacking
+    or parameter stars."""
     import cosmic_ray.plugins
     from cosmic_ray.ast import ast_nodes, get_ast
 
@@ -190,21 +204,34 @@ def enumerate_sites(module: str, source: str) -> list[Site]:
             continue
         positions = [(node, start) for node in nodes for start, _end in operator_class().mutation_positions(node)]
         for occurrence, (node, (line, _col)) in enumerate(positions):
-            if not _in_annotation(node) and "pragma: no mutate" not in lines[line - 1]:
+            if _in_annotation(node) or _is_unpacking_star(node):
+                continue
+            if "pragma: no mutate" not in lines[line - 1]:
                 sites.append(Site(module, name, occurrence, line))
     return sites
 
 
 def make_mutant(site: Site, source: str) -> Mutant | None:
-    """The mutated module for one site; None when the operator leaves the code as it was."""
+    """The mutated module for one site; None when the operator leaves the code as it was, or makes code that
+    does not compile (`x != -1` -> `x != not 1`): its tests would fail on import, a kill that tests nothing."""
     import cosmic_ray.plugins
     from cosmic_ray.mutating import mutate_code
 
     code = mutate_code(source, cosmic_ray.plugins.get_operator(site.operator)(), site.occurrence)
-    if code is None or code == source:
+    if code is None or code == source or not _compiles(code, site.module):
         return None
     before, after = _changed_line(source, code)
     return Mutant(site.module, site.operator, site.occurrence, site.line, before, after, code)
+
+
+def _compiles(code: str, module: str) -> bool:
+    try:
+        with warnings.catch_warnings():  # `x is 1`, a valid mutant, warns at compile time
+            warnings.simplefilter("ignore", SyntaxWarning)
+            compile(code, module, "exec")
+    except SyntaxError:
+        return False
+    return True
 
 
 def enumerate_mutants(module: str, source: str) -> list[Mutant]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,34 @@ def test_annotations_are_never_mutated_and_every_mutant_changes_the_code() -> No
     lines = {m.line for m in mutants}
     assert lines == {4, 6, 7}  # the default `= 1`, the condition, the sum
     assert any(m.before == "return a + 2" and m.after == "return a - 2" for m in mutants)
+
+
+STARS = """def f(a, *, b=2):
+    return g(*a, **b) + {**b, "k": [*a]}["k"] * a ** 2
+
+
+def h(end):
+    return end != -1
+"""
+
+
+def test_unpacking_and_parameter_stars_are_not_arithmetic_and_no_mutant_fails_to_compile() -> None:
+    mutants = mutation.enumerate_mutants("m.py", STARS)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # `end is -1` is valid, if odd
+        for m in mutants:
+            compile(m.code, "m.py", "exec")  # raises on a mutant that would "kill" by a syntax error
+    # The bare `*` marker and the unpacking stars are left alone: `def f(a, -, b=2)` and `{+b}` do not compile,
+    # and `def f(a, /, b=2)` only makes the parameter positional-only.
+    assert not [m for m in mutants if m.line == 1 and "ReplaceBinaryOperator" in m.operator]
+    changed = {m.after for m in mutants if m.line == 2 and "ReplaceBinaryOperator_Mul" in m.operator}
+    assert 'return g(*a, **b) + {**b, "k": [*a]}["k"] / a ** 2' in changed  # the multiplication is mutated
+    assert all(after.count("*a") == 2 and after.count("**b") == 2 for after in changed)
+    assert any("ReplaceBinaryOperator_Pow" in m.operator and "a * 2" in m.after for m in mutants)
+    # `end != -1` gives `end != +1` and others, never `end != not 1`.
+    on_h = {m.after for m in mutants if m.line == 6}
+    assert "return end != +1" in on_h and "return end != not 1" not in on_h
 
 
 def test_sample_takes_one_mutant_per_line_and_repeats_with_the_seed() -> None:
