@@ -533,19 +533,23 @@ def gateway_values(kind: str, trusted_proxies: int, traffic_port: int, scaling: 
     }
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True would pass as port or hop count 1
+
+
 def _validate(args: MeshArgs) -> None:
     if args.load_balancer_controller is None:
         raise ValueError("MeshArgs.load_balancer_controller must be the controller's Helm release.")
     if not args.web_lb_security_group_ids:
         raise ValueError("MeshArgs.web_lb_security_group_ids must list the ALB's security group(s).")
     port = args.web_traffic_port
-    if not isinstance(port, int) or not 1 <= port <= 65535 or port in ISTIO_RESERVED_PORTS:
+    if not _is_int(port) or not 1 <= port <= 65535 or port in ISTIO_RESERVED_PORTS:
         raise ValueError(
             f"MeshArgs.web_traffic_port must be a port from 1 to 65535 that Istio does not use itself, not {port!r}."
         )
     for field_name in ("web_trusted_proxies", "api_trusted_proxies"):
         value = getattr(args, field_name)
-        if not isinstance(value, int) or not 1 <= value <= 5:
+        if not _is_int(value) or not 1 <= value <= 5:
             raise ValueError(f"MeshArgs.{field_name} must be the number of proxies in front (1 to 5), not {value!r}.")
     if (args.api_target_group_arn is None) != (args.api_lb_security_group_id is None):
         raise ValueError(

@@ -298,11 +298,28 @@ def test_valid_args_pass():
     mesh_mod._validate(_args(routes=[_route("home", "/"), _route("orders", "/orders")]))
 
 
+@pytest.mark.parametrize("port", [1, 80, 14999, 15022, 65535])
+def test_every_port_istio_leaves_free_is_a_valid_traffic_port(port):
+    mesh_mod._validate(_args(web_traffic_port=port))
+
+
+@pytest.mark.parametrize("proxies", [1, 5])
+def test_one_to_five_trusted_proxies_are_accepted(proxies):
+    mesh_mod._validate(_args(web_trusted_proxies=proxies, api_trusted_proxies=proxies))
+
+
 @pytest.mark.parametrize(
     ("changes", "named"),
     [
         ({"web_traffic_port": 15021}, "web_traffic_port"),
+        ({"web_traffic_port": 15006}, "web_traffic_port"),
+        ({"web_traffic_port": 0}, "web_traffic_port"),
+        ({"web_traffic_port": 65536}, "web_traffic_port"),
+        ({"web_traffic_port": "8080"}, "web_traffic_port"),
+        ({"web_traffic_port": True}, "web_traffic_port"),
         ({"web_trusted_proxies": 0}, "web_trusted_proxies"),
+        ({"web_trusted_proxies": 6}, "web_trusted_proxies"),
+        ({"api_trusted_proxies": True}, "api_trusted_proxies"),
         ({"api_target_group_arn": "tg"}, "api_target_group_arn"),
         ({"istio_chart_version": "1.20.3"}, "istio_chart_version"),
         ({"web_lb_security_group_ids": []}, "web_lb_security_group_ids"),
