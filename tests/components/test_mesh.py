@@ -22,6 +22,7 @@ from tests.components.programs.workload_helpers import (
     k8s,
     route_table,
 )
+from tools import stack_files
 from tools.records import RecordedStack
 
 WEB_TG = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef"
@@ -110,6 +111,18 @@ def test_istiod_runs_highly_available(dev):
     assert values["global"]["defaultPodDisruptionBudget"]["enabled"] is True
     keys = {c["topologyKey"] for c in values["topologySpreadConstraints"]}
     assert "topology.kubernetes.io/zone" in keys
+
+
+def test_the_mesh_logs_json_lines_to_stdout(dev):
+    """Envoy's access logs and istiod's own logs are one JSON object per line on stdout: what `kubectl logs`
+    shows, any node-level collector ships, and the runbook's `jq` filter on `response_code` reads."""
+    values = helm_release(dev, "istiod")["inputs"]["values"]
+    mesh = values["meshConfig"]
+    assert (mesh["accessLogFile"], mesh["accessLogEncoding"]) == ("/dev/stdout", "JSON")
+    assert values["global"]["logAsJson"] is True
+    runbook = (stack_files.ROOT / "docs" / "runbook.md").read_text()
+    command = f"kubectl -n {mesh_mod.INGRESS_NAMESPACE} logs deploy/{mesh_mod.gateway_service_name('web')} | jq"
+    assert command in runbook
 
 
 def test_mesh_wide_mtls_is_strict(dev):
