@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -724,10 +724,11 @@ class Alarms:
         )
 
 
-def _check_documented(namespace: str, metric: str, dimensions: Mapping[str, Any]) -> None:
-    if not documented(namespace, metric, tuple(dimensions)):
+def _check_documented(namespace: str, metric: str, dimension_names: Iterable[str]) -> None:
+    names = tuple(dimension_names)
+    if not documented(namespace, metric, names):
         raise ValueError(
-            f"{namespace} {metric} with dimensions {sorted(dimensions)} is not in components/metrics_catalog.py; "
+            f"{namespace} {metric} with dimensions {sorted(names)} is not in components/metrics_catalog.py; "
             "add it there with its AWS documentation source."
         )
 
@@ -1065,8 +1066,9 @@ def dashboard_body(
 
 def _metric_widget(title: str, region: str, metrics: list, x: int, y: int, width: int) -> dict[str, Any]:
     for m in metrics:
+        # [namespace, metric, name1, value1, name2, value2, ..., {render options}]
         dims = [d for d in m[2:] if not isinstance(d, dict)]
-        _check_documented(m[0], m[1], {dims[i]: dims[i + 1] for i in range(0, len(dims), 2)})
+        _check_documented(m[0], m[1], dims[::2])
     return {
         "type": "metric",
         "x": x,

@@ -235,6 +235,18 @@ def test_the_catalog_refuses_an_undocumented_metric():
 
 # --- the dashboard -----------------------------------------------------------------------------
 
+
+def test_a_dashboard_widget_takes_only_documented_metrics_reading_names_not_values():
+    from components.observability import _metric_widget
+
+    # [namespace, metric, name, value, ..., {options}]: the names are checked, whatever the values are.
+    good = ["AWS/ApiGateway", "5XXError", "ApiName", "orders", "Stage", "v1", {"label": "x"}]
+    assert _metric_widget("api", "eu-west-1", [good], 0, 0, 12)["properties"]["metrics"] == [good]
+    bad = ["AWS/DynamoDB", "ThrottledRequests", "TableName", "counters"]  # needs Operation as well
+    with pytest.raises(ValueError, match=r"AWS/DynamoDB ThrottledRequests with dimensions \['TableName'\] is not in"):
+        _metric_widget("ddb", "eu-west-1", [good, bad], 0, 0, 12)
+
+
 _DIMENSION_SOURCES = {
     "LoadBalancer": (LB, lambda r: r["outputs"]["arnSuffix"]),
     "TableName": (TABLE, lambda r: r["outputs"]["name"]),
