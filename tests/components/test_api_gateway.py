@@ -206,6 +206,9 @@ def test_stage_logs_access_and_throttles_from_config(stack: RecordedStack) -> No
         assert s["throttlingRateLimit"] == config(stack, "apiThrottleRateLimit")
         assert s["throttlingBurstLimit"] == config(stack, "apiThrottleBurstLimit")
         assert s.get("dataTraceEnabled") is False
+        # Per-method metrics (ApiName, Method, Resource, Stage: the runbook's way to the failing route; the stage
+        # alarms need none) and execution logs of errors only.
+        assert (s["metricsEnabled"], s["loggingLevel"]) == (True, "ERROR")
 
 
 def test_each_consumer_has_a_usage_plan_and_the_same_key_in_every_region(stack: RecordedStack) -> None:
