@@ -85,11 +85,12 @@ class EksCluster(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._tags = dict(args.tags)
-        aws_provider = self.get_provider("aws::")
-
         self._create_vpc()
-        self._create_cluster(aws_provider)
-        self._create_node_groups(aws_provider)
+        # pulumi-eks's Cluster and ManagedNodeGroup are remote components: the SDK sends them the providers map
+        # this component inherited (pulumi Resource.__init__ merges the parent's into opts.providers), so they
+        # and their children use the region's AWS provider without passing it again.
+        self._create_cluster()
+        self._create_node_groups()
         self._create_addons()
 
         self.register_outputs(
@@ -198,7 +199,7 @@ class EksCluster(pulumi.ComponentResource):
         self.private_subnet_ids: list[pulumi.Output[str]] = [s.id for s in private]
 
     # -- control plane ------------------------------------------------------------------------
-    def _create_cluster(self, aws_provider: pulumi.ProviderResource | None) -> None:
+    def _create_cluster(self) -> None:
         args, name = self._args, self._name
         secrets_key = aws.kms.Key(
             f"{name}-secrets-key",
@@ -241,7 +242,7 @@ class EksCluster(pulumi.ComponentResource):
             # The VPC CNI's network-policy agent enforces the mesh layer's NetworkPolicies.
             vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, providers={"aws": aws_provider} if aws_provider else None),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         cluster = self._cluster
         self.cluster_name: pulumi.Output[str] = cluster.eks_cluster.name
@@ -262,7 +263,7 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _create_node_groups(self, aws_provider: pulumi.ProviderResource | None) -> None:
+    def _create_node_groups(self) -> None:
         name = self._name
         role = aws.iam.Role(
             f"{name}-node-role",
@@ -306,11 +307,7 @@ class EksCluster(pulumi.ComponentResource):
                     ignore_scaling_changes=True,
                     labels={"ratelimited.io/node-group": group.name},
                     tags=self._tags,
-                    opts=pulumi.ResourceOptions(
-                        parent=self,
-                        depends_on=attachments,
-                        providers={"aws": aws_provider} if aws_provider else None,
-                    ),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
                 )
             )
 

@@ -337,3 +337,15 @@ def test_a_region_with_too_few_zones_is_refused_naming_them(monkeypatch):
     monkeypatch.setattr(eks.aws, "get_availability_zones", lambda **kwargs: SimpleNamespace(names=[]))
     with pytest.raises(ValueError, match=r"offers 0 that EKS supports \(none\)"):
         eks.eks_zones(None)
+
+
+def test_pulumi_eks_components_are_sent_their_regions_aws_provider(prod_stack):
+    """The remote Cluster and ManagedNodeGroups create the control plane and the nodes with the providers the
+    engine sends them: each must get its own region's, or a second region's cluster lands in the first."""
+    remote = prod_stack.of_type("eks:index:Cluster") + prod_stack.of_type("eks:index:ManagedNodeGroup")
+    regions = prod_stack.exports()["regions"]
+    assert len(remote) == len(regions) * 3 and len(regions) == 2
+    for resource in remote:
+        region = next(r for r in regions if resource["name"].startswith(f"{r}-eks-"))
+        assert resource["remote"] is True
+        assert resource["providers"]["aws"].split("::")[3] == f"aws-{region}", resource["name"]
