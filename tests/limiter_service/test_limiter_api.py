@@ -335,6 +335,21 @@ class FlakyStore(DownStore):
         raise StoreError("no route", reason="connection", operation="DescribeTable")
 
 
+class RecoveringStore(FlakyStore):
+    """Unreachable at warm-up and for its first two probes, reachable from the third."""
+
+    name = "recovering"
+
+    async def ping(self) -> None:
+        self.pings += 1
+        if self.pings < 3:
+            raise StoreError("no route", reason="connection", operation="DescribeTable")
+
+    @property
+    def reachable(self) -> bool:
+        return self.pings >= 3
+
+
 def _store_up(metrics: Metrics) -> float | None:
     return metrics.registry.get_sample_value("limiter_store_up")
 
@@ -357,6 +372,17 @@ def test_the_probe_reports_reachability_and_survives_failed_pings(caplog: pytest
         task = asyncio.create_task(_probe(MemoryStore(), metrics, 60))
         await asyncio.sleep(0.01)
         assert _store_up(metrics) == 1  # reachable after the warm-up, before the first interval
+        task.cancel()
+        # A store that comes back is reported up again by the probe, not only at the next warm-up.
+        recovering = RecoveringStore()
+        task = asyncio.create_task(_probe(recovering, metrics, 0.001))
+        await asyncio.sleep(0.0005)
+        assert _store_up(metrics) == 0
+        for _ in range(200):
+            if recovering.pings >= 4:
+                break
+            await asyncio.sleep(0.005)
+        assert recovering.pings >= 4 and _store_up(metrics) == 1
         task.cancel()
 
     with caplog.at_level(logging.WARNING, logger="limiter_service"):
