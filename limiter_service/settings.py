@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from limiter_service.stores.memory import DEFAULT_MAX_KEYS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIMITER_", extra="ignore")
@@ -38,7 +40,7 @@ class Settings(BaseSettings):
         "(answered by its rule's failure mode, counted as shed) instead of waiting past its deadline",
     )
     local_cache_size: int = Field(default=100_000, ge=100, description="entries in each bounded local cache")
-    memory_max_keys: int = Field(default=1_000_000, ge=100, description="counters kept by the memory store")
+    memory_max_keys: int = Field(default=DEFAULT_MAX_KEYS, ge=100, description="counters kept by the memory store")
     health_interval_s: float = Field(default=5.0, gt=0, le=300, description="store reachability probe period")
     docs: bool = Field(
         default=False,

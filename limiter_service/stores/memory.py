@@ -8,21 +8,25 @@ from collections.abc import Callable
 
 from limiter_service.stores.base import IncrResult, Store
 
+# Counters kept at most (LIMITER_MEMORY_MAX_KEYS; the settings take their default from here).
+DEFAULT_MAX_KEYS = 1_000_000
+
 
 class MemoryStore(Store):
     """Counters in a dict. Atomic because each method runs on the event loop without awaiting."""
 
     name = "memory"
 
-    def __init__(self, clock: Callable[[], float] = time.time, max_keys: int = 1_000_000) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, max_keys: int = DEFAULT_MAX_KEYS) -> None:
         self._clock = clock
         self._max_keys = max_keys
         self._data: dict[str, tuple[int, int]] = {}  # key -> (count, expires_at)
         self._expiry: list[tuple[int, str]] = []  # heap of (expires_at, key)
 
-    def _purge(self, now: float) -> None:
+    def _purge(self, now: float, room: int = 0) -> None:
+        """Drop expired counters; then, while `room` new ones would not fit, those that expire soonest."""
         heap = self._expiry
-        while heap and (heap[0][0] <= now or len(self._data) > self._max_keys):
+        while heap and (heap[0][0] <= now or len(self._data) + room > self._max_keys):
             expires_at, key = heapq.heappop(heap)
             entry = self._data.get(key)
             if entry is not None and entry[1] == expires_at:
@@ -43,9 +47,11 @@ class MemoryStore(Store):
             return IncrResult(False, count)
         entry = self._data.get(key)
         if entry is None or entry[1] <= now:
+            if entry is None and len(self._data) >= self._max_keys:
+                # Make room before the new counter's expiry is queued: queued first, it could be popped
+                # (it is not stored yet) and the counter would then never be freed.
+                self._purge(now, room=1)
             heapq.heappush(self._expiry, (expires_at, key))
-            if len(self._data) >= self._max_keys:
-                self._purge(now)
         else:
             expires_at = entry[1]
         self._data[key] = (count + cost, expires_at)

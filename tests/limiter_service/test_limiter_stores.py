@@ -279,6 +279,30 @@ async def test_the_memory_store_frees_expired_counters_soonest_first(clock: Fake
     assert store.expires_at("long") == now + 100
 
 
+async def test_the_memory_store_keeps_at_most_max_keys_dropping_the_soonest_to_expire(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock, max_keys=3)
+    now = int(clock())
+    for i in range(10):
+        assert (await store.incr_if(f"k{i}", 1, 5, now + 100 - i)).applied
+        assert len(store._data) <= 3
+    # k(i) expires at now + 100 - i: the two that expire last stay, and k9, just written; the rest were dropped.
+    assert {f"k{i}" for i in range(10) if store.expires_at(f"k{i}")} == {"k0", "k1", "k9"}
+
+
+async def test_a_counter_written_into_a_full_memory_store_is_freed_when_it_expires(clock: FakeClock) -> None:
+    """The new counter expires before all others: it must still be queued for expiry once stored."""
+    store = MemoryStore(clock=clock, max_keys=2)
+    now = int(clock())
+    for i in range(3):
+        await store.incr_if(f"long{i}", 1, 5, now + 100)
+    await store.incr_if("short", 1, 5, now + 1)
+    assert store.expires_at("short") == now + 1
+    clock.advance(2)
+    await store.incr_if("long0", 1, 5, now + 100)  # any write purges what has expired
+    assert store.expires_at("short") is None
+    assert len(store._data) <= 2
+
+
 class _CreatingTable:
     """A DynamoDB client whose new table stays CREATING for `polls` describe calls (real tables take seconds)."""
 
