@@ -171,6 +171,28 @@ def test_fixed_window_remaining_counts_down_by_one_through_leases() -> None:
     assert [d.source for d in decisions[:5]] == ["store", "lease", "lease", "lease", "store"]
 
 
+class CountingStore(MemoryStore):
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock=clock)
+        self.writes: list[int] = []  # the cost of every conditional write
+
+    async def incr_if(self, key, cost, ceiling, expires_at):  # type: ignore[no-untyped-def]
+        self.writes.append(cost)
+        return await super().incr_if(key, cost, ceiling, expires_at)
+
+
+def test_once_a_lease_block_no_longer_fits_the_window_takes_exact_tokens_without_retrying_blocks() -> None:
+    """Limit 10, blocks of 4: two blocks (8), then a third is refused; the rest of the window costs one write
+    per request, not a doomed block write first each time."""
+    clock = FakeClock(60_000.0)
+    store = CountingStore(clock)
+    fw = FixedWindow(store, clock)
+    leased = replace(FIXED, limit=10, lease=4)
+    decisions = [run(fw.decide(leased, "k", 1)) for _ in range(11)]
+    assert [d.allowed for d in decisions] == [True] * 10 + [False]
+    assert store.writes == [4, 4, 4, 1, 1, 1]  # the 11th is refused by its own single write, then cached
+
+
 # -- sliding window ----------------------------------------------------------------------------
 def test_sliding_window_remaining_counts_down_from_the_weighted_ceiling() -> None:
     clock = FakeClock(10_000.0)  # a window start for 10 s windows
