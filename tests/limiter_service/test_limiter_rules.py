@@ -138,6 +138,25 @@ def test_duplicate_names_and_document_shape() -> None:
     assert parse_rules({"rules": []}) == []
 
 
+def test_a_misspelt_rules_key_gets_exactly_two_errors_naming_both_keys() -> None:
+    with pytest.raises(RuleError) as info:
+        parse_rules({"rule": [good()["rules"][0]]})
+    assert [e.field for e in info.value.errors] == ["rule", "rules"]
+    assert "unknown top-level field 'rule'" in str(info.value)
+    assert "field 'rules' must be a list of rules, got None" in str(info.value)
+
+
+def test_parsed_rules_are_immutable_values() -> None:
+    """Rules are shared by every request in flight: none may change one (and they can key caches)."""
+    import dataclasses
+
+    [rule] = parse_rules(good())
+    for value in (rule, rule.match, rule.key[0]):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, dataclasses.fields(value)[0].name, None)
+        assert hash(value) == hash(dataclasses.replace(value))
+
+
 def test_unreadable_and_invalid_yaml_files(tmp_path: Path) -> None:
     with pytest.raises(RuleError, match="cannot read"):
         load_rules_file(tmp_path / "missing.yaml")
