@@ -454,3 +454,33 @@ async def test_idle_connections_are_reused_for_up_to_30_seconds() -> None:
         finally:
             pool.close()
             await asyncio.sleep(0.01)  # let the closed transports finish
+
+
+async def test_an_answer_that_is_not_http_fails_the_request_at_once_and_drops_the_connection() -> None:
+    from limiter_service.stores.http import HttpPool, ResponseError
+
+    async with _RawServer(b"SMTP ready\r\n\r\n") as port:
+        pool = HttpPool(f"http://127.0.0.1:{port}", "h", None, max_idle=2)
+        try:
+            with pytest.raises(ResponseError, match="malformed HTTP response"):
+                await asyncio.wait_for(pool.post({}, b""), timeout=2)
+            assert pool._idle == []
+        finally:
+            pool.close()
+
+
+def test_a_connection_whose_late_answer_never_came_is_closed_after_the_idle_time() -> None:
+    """Draining connections wait for the late answer of a cancelled request; one that waited longer than
+    IDLE_SECONDS is closed when another finishes draining, not kept forever."""
+    import time
+
+    from limiter_service.stores.http import IDLE_SECONDS, HttpPool, _Connection
+
+    pool = HttpPool("http://127.0.0.1:9", "h", None, max_idle=4)
+    stuck, waiting, drained = _Connection(pool), _Connection(pool), _Connection(pool)
+    now = time.monotonic()
+    stuck.draining, waiting.draining, drained.draining = now - IDLE_SECONDS - 1, now - 1, now - 2
+    pool._draining = {stuck, waiting, drained}
+    pool._drained(drained)
+    assert pool._draining == {waiting} and stuck.closed and not waiting.closed
+    assert pool._idle == [drained]  # the one whose answer came is reusable
