@@ -38,8 +38,8 @@ from pulumi_policy import (
 )
 
 from .props import (
+    Option,
     config_schema,
-    config_value,
     describe,
     first,
     for_types,
@@ -142,12 +142,22 @@ def _validate_ecr_scan_on_push(args: ResourceValidationArgs, report_violation: R
     )
 
 
+ALLOW_EXCLUSIONS = Option(
+    "allowExclusions",
+    {
+        "type": "boolean",
+        "default": True,
+        "description": "Accept IMMUTABLE_WITH_EXCLUSION (tags matching its exclusion filters stay mutable).",
+    },
+)
+
+
 @for_types(ECR_REPOSITORY)
 def _validate_ecr_immutable_tags(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     mutability = plain(args.props).get("imageTagMutability")
     if is_unknown(mutability) or mutability == "IMMUTABLE":
         return
-    if mutability == "IMMUTABLE_WITH_EXCLUSION" and config_value(args, "allowExclusions", True):
+    if mutability == "IMMUTABLE_WITH_EXCLUSION" and ALLOW_EXCLUSIONS.value(args):
         return
     report_violation(
         f"The ECR repository '{args.name}' lets a pushed tag be overwritten (image_tag_mutability is "
@@ -176,15 +186,7 @@ ecr_immutable_tags = ResourceValidationPolicy(
     description="ECR repositories have immutable tags.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_ecr_immutable_tags,
-    config_schema=config_schema(
-        {
-            "allowExclusions": {
-                "type": "boolean",
-                "default": True,
-                "description": "Accept IMMUTABLE_WITH_EXCLUSION (tags matching its exclusion filters stay mutable).",
-            }
-        }
-    ),
+    config_schema=config_schema(ALLOW_EXCLUSIONS),
 )
 
 ecr_scan_on_push = ResourceValidationPolicy(

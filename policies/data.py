@@ -37,8 +37,8 @@ from pulumi_policy import (
 from .graph import StackView, both_known, depends_on
 from .props import (
     UNKNOWN,
+    Option,
     config_schema,
-    config_value,
     describe,
     first,
     for_types,
@@ -236,11 +236,21 @@ def _check_table(
             )
 
 
+ON_DEMAND_ALLOWED = Option(
+    "onDemandAllowed",
+    {
+        "type": "boolean",
+        "default": True,
+        "description": "Let on-demand (PAY_PER_REQUEST) tables pass; false reports them.",
+    },
+)
+
+
 def _validate_dynamodb_autoscaling(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     view = StackView(args.resources)
     targets = view.of_type(SCALABLE_TARGET)
     policies = view.of_type(SCALING_POLICY)
-    on_demand_allowed = bool(config_value(args, "onDemandAllowed", True))
+    on_demand_allowed = bool(ON_DEMAND_ALLOWED.value(args))
     for table in view.of_type(TABLE):
         if is_exempt(args, table.name):
             continue
@@ -265,19 +275,21 @@ dynamodb_autoscaling = StackValidationPolicy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_dynamodb_autoscaling,
-    config_schema=config_schema(
-        {
-            "onDemandAllowed": {
-                "type": "boolean",
-                "default": True,
-                "description": "Let on-demand (PAY_PER_REQUEST) tables pass; false reports them.",
-            }
-        }
-    ),
+    config_schema=config_schema(ON_DEMAND_ALLOWED),
 )
 
 
 # --- Resource policies --------------------------------------------------------------------
+
+
+REQUIRE_CUSTOMER_MANAGED_KEY = Option(
+    "requireCustomerManagedKey",
+    {
+        "type": "boolean",
+        "default": False,
+        "description": "Require server_side_encryption.kms_key_arn (a customer-managed key).",
+    },
+)
 
 
 @for_types(TABLE)
@@ -294,7 +306,7 @@ def _validate_dynamodb_encryption(args: ResourceValidationArgs, report_violation
         )
         return
     key = get(sse, "kmsKeyArn")
-    if config_value(args, "requireCustomerManagedKey", False) and (key is None or key == ""):
+    if REQUIRE_CUSTOMER_MANAGED_KEY.value(args) and (key is None or key == ""):
         report_violation(
             f"The DynamoDB table '{args.name}' uses the AWS-managed KMS key, and this stack's policy "
             "config requires a customer-managed one. Set server_side_encryption.kms_key_arn to a KMS key "
@@ -319,15 +331,7 @@ dynamodb_encryption = ResourceValidationPolicy(
     description="DynamoDB tables are encrypted with a KMS key (server-side encryption enabled).",
     enforcement_level=EnforcementLevel.ADVISORY,
     validate=_validate_dynamodb_encryption,
-    config_schema=config_schema(
-        {
-            "requireCustomerManagedKey": {
-                "type": "boolean",
-                "default": False,
-                "description": "Require server_side_encryption.kms_key_arn (a customer-managed key).",
-            }
-        }
-    ),
+    config_schema=config_schema(REQUIRE_CUSTOMER_MANAGED_KEY),
 )
 
 dynamodb_point_in_time_recovery = ResourceValidationPolicy(

@@ -49,8 +49,8 @@ from pulumi_policy import (
 from .graph import StackView, both_known, dependencies_of_type, depends_on
 from .props import (
     UNKNOWN,
+    Option,
     config_schema,
-    config_value,
     describe,
     first,
     for_types,
@@ -214,8 +214,22 @@ waf_before_cloudfront = StackValidationPolicy(
 # --- Load balancers: resource policies ---------------------------------------------------
 
 
+ALLOWED_SSL_POLICIES = Option(
+    "allowedSslPolicies",
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": [],
+        "description": (
+            "Listener security policies to accept. Empty accepts every ELBSecurityPolicy that "
+            "requires TLS 1.2 or newer (TLS13-1-2/TLS13-1-3/TLS-1-2/FS-1-2 families)."
+        ),
+    },
+)
+
+
 def _ssl_policy_ok(args: ResourceValidationArgs, policy: Any) -> bool:
-    allowed = config_value(args, "allowedSslPolicies", []) or []
+    allowed = ALLOWED_SSL_POLICIES.value(args) or []
     if allowed:
         return policy in allowed
     return bool(_TLS12_POLICY.match(str(policy)))
@@ -325,19 +339,7 @@ alb_https_listeners = ResourceValidationPolicy(
     description="Load balancer listeners serve HTTPS/TLS with a TLS 1.2+ policy, or only redirect HTTP to HTTPS.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_alb_https_listener,
-    config_schema=config_schema(
-        {
-            "allowedSslPolicies": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": [],
-                "description": (
-                    "Listener security policies to accept. Empty accepts every ELBSecurityPolicy that "
-                    "requires TLS 1.2 or newer (TLS13-1-2/TLS13-1-3/TLS-1-2/FS-1-2 families)."
-                ),
-            }
-        }
-    ),
+    config_schema=config_schema(ALLOWED_SSL_POLICIES),
 )
 
 alb_drop_invalid_headers = ResourceValidationPolicy(
@@ -358,6 +360,16 @@ alb_access_logs = ResourceValidationPolicy(
 
 
 # --- CloudFront and Route 53: resource policies ------------------------------------------
+
+
+ALLOW_DEFAULT_CERTIFICATE = Option(
+    "allowDefaultCertificate",
+    {
+        "type": "boolean",
+        "default": False,
+        "description": "Accept the default *.cloudfront.net certificate (which allows TLS 1.0).",
+    },
+)
 
 
 @for_types(DISTRIBUTION)
@@ -381,7 +393,7 @@ def _validate_cloudfront_viewer_https(args: ResourceValidationArgs, report_viola
     certificate = first(props.get("viewerCertificate"))
     if is_unknown(certificate):
         return
-    allow_default = bool(config_value(args, "allowDefaultCertificate", False))
+    allow_default = bool(ALLOW_DEFAULT_CERTIFICATE.value(args))
     if is_true(get(certificate, "cloudfrontDefaultCertificate")) and not allow_default:
         report_violation(
             f"The CloudFront distribution '{args.name}' uses the default *.cloudfront.net certificate, "
@@ -402,6 +414,19 @@ def _validate_cloudfront_viewer_https(args: ResourceValidationArgs, report_viola
     )
 
 
+ACCEPT_EVALUATE_TARGET_HEALTH = Option(
+    "acceptEvaluateTargetHealth",
+    {
+        "type": "boolean",
+        "default": False,
+        "description": (
+            "Accept an alias record with evaluate_target_health instead of a health check. Off "
+            "by default: for an ALB it reflects only its target groups, not the path through WAF."
+        ),
+    },
+)
+
+
 @for_types(ROUTE53_RECORD)
 def _validate_route53_latency_health_check(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     props = plain(args.props)
@@ -411,7 +436,7 @@ def _validate_route53_latency_health_check(args: ResourceValidationArgs, report_
     health_check = props.get("healthCheckId")
     if is_unknown(health_check) or (health_check is not None and health_check != ""):
         return
-    if config_value(args, "acceptEvaluateTargetHealth", False):
+    if ACCEPT_EVALUATE_TARGET_HEALTH.value(args):
         aliases = items(props.get("aliases"))
         if any(is_unknown(a) or is_true(get(a, "evaluateTargetHealth")) for a in aliases):
             return
@@ -429,15 +454,7 @@ cloudfront_viewer_https = ResourceValidationPolicy(
     description="CloudFront distributions serve viewers over HTTPS only, with TLS 1.2 or newer.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_cloudfront_viewer_https,
-    config_schema=config_schema(
-        {
-            "allowDefaultCertificate": {
-                "type": "boolean",
-                "default": False,
-                "description": "Accept the default *.cloudfront.net certificate (which allows TLS 1.0).",
-            }
-        }
-    ),
+    config_schema=config_schema(ALLOW_DEFAULT_CERTIFICATE),
 )
 
 route53_latency_health_check = ResourceValidationPolicy(
@@ -445,18 +462,7 @@ route53_latency_health_check = ResourceValidationPolicy(
     description="Route 53 latency-based records carry a health check.",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_route53_latency_health_check,
-    config_schema=config_schema(
-        {
-            "acceptEvaluateTargetHealth": {
-                "type": "boolean",
-                "default": False,
-                "description": (
-                    "Accept an alias record with evaluate_target_health instead of a health check. Off "
-                    "by default: for an ALB it reflects only its target groups, not the path through WAF."
-                ),
-            }
-        }
-    ),
+    config_schema=config_schema(ACCEPT_EVALUATE_TARGET_HEALTH),
 )
 
 POLICIES = [

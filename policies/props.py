@@ -26,6 +26,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, Secret
@@ -188,26 +189,39 @@ def describe(value: Any) -> str:
 EXEMPT_KEY = "exemptResources"
 
 
-def config_schema(extra: Mapping[str, Mapping[str, Any]] | None = None) -> PolicyConfigSchema:
-    """The policy's config schema: `exemptResources` plus the policy's own properties.
+@dataclass(frozen=True)
+class Option:
+    """One config property of a policy: its JSON schema, whose `default` is also what `value` falls back to."""
+
+    key: str
+    schema: Mapping[str, Any]
+
+    def value(self, args: Any) -> Any:
+        """The value in the policy's config, or the schema's default when the engine sent none."""
+        return config_value(args, self.key, self.schema["default"])
+
+
+EXEMPT = Option(
+    EXEMPT_KEY,
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": [],
+        "description": (
+            "Names of resources this policy skips (the resource name as given to Pulumi, "
+            "shell-style wildcards allowed, e.g. 'eu-west-1-edge-*'). Say why in the config file."
+        ),
+    },
+)
+
+
+def config_schema(*options: Option) -> PolicyConfigSchema:
+    """The policy's config schema: `exemptResources` plus the policy's own options.
 
     The enforcement level is configurable for every policy without being declared here
     (pulumi-policy forbids declaring it).
     """
-    properties: dict[str, dict[str, Any]] = {
-        EXEMPT_KEY: {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": (
-                "Names of resources this policy skips (the resource name as given to Pulumi, "
-                "shell-style wildcards allowed, e.g. 'eu-west-1-edge-*'). Say why in the config file."
-            ),
-        }
-    }
-    for key, schema in (extra or {}).items():
-        properties[key] = dict(schema)
-    return PolicyConfigSchema(properties=properties)
+    return PolicyConfigSchema(properties={o.key: dict(o.schema) for o in (EXEMPT, *options)})
 
 
 def config_value(args: Any, key: str, default: Any) -> Any:
@@ -223,7 +237,7 @@ def config_value(args: Any, key: str, default: Any) -> Any:
 
 def is_exempt(args: Any, name: str) -> bool:
     """True when `name` matches one of the policy's `exemptResources` patterns."""
-    patterns: Iterable[str] = config_value(args, EXEMPT_KEY, []) or []
+    patterns: Iterable[str] = EXEMPT.value(args) or []
     return any(fnmatch.fnmatchcase(name, str(pattern)) for pattern in patterns)
 
 

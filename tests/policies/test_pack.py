@@ -121,3 +121,25 @@ def test_pack_starts_the_way_the_engine_starts_it():
         finally:
             process.kill()
             process.wait(timeout=10)
+
+
+class _Args:
+    def __init__(self, config: dict | None) -> None:
+        self._config = config
+
+    def get_config(self) -> dict | None:
+        return self._config
+
+
+def test_an_option_falls_back_to_its_schema_default_only_when_the_engine_sends_none():
+    from policies.props import Option, config_schema
+
+    option = Option("flag", {"type": "boolean", "default": True, "description": "d"})
+    assert config_schema(option).properties["flag"]["default"] is True
+    assert [option.value(_Args(c)) for c in (None, {}, {"flag": None})] == [True, True, True]
+    assert option.value(_Args({"flag": False})) is False
+    assert option.value(object()) is True  # a caller without config at all (no get_config)
+    # Every policy's options: the schema default is the one value() falls back to, stated once.
+    for policy in policies.all_policies():
+        for key, schema in policy.config_schema.properties.items():
+            assert "default" in schema, (policy.name, key)
