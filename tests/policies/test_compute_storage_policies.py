@@ -59,12 +59,13 @@ def test_component_with_unknown_public_access_counts_as_public(platform):
 
 def test_component_public_to_listed_networks_passes(platform):
     platform.set_input(CLUSTER, "endpointPublicAccess", True)
-    platform.set_input(CLUSTER, "publicAccessCidrs", ["203.0.113.0/24", UNKNOWN])
+    # Not a CIDR: EKS refuses it at deploy; the policy judges openness only and must not crash on it.
+    platform.set_input(CLUSTER, "publicAccessCidrs", ["203.0.113.0/24", UNKNOWN, "not-a-cidr"])
 
     assert names(platform.analyze(), "eks-endpoint-not-public") == []
 
 
-@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0", "10.1.2.3/0"])  # a /0 with host bits is still everyone
 def test_component_public_to_everyone_is_a_violation(platform, found, cidr):
     platform.set_input(CLUSTER, "endpointPublicAccess", True)
     platform.set_input(CLUSTER, "publicAccessCidrs", ["203.0.113.0/24", cidr])

@@ -280,3 +280,33 @@ def test_each_mode_is_reported_once_when_the_indexes_cannot_be_named(build):
     assert len(found) == 2, found
     assert any("3 global secondary indexes (g1, g2, g3), but 2 of them lack a read" in m for m in found)
     assert any("but 1 of them lacks a write" in m for m in found)
+
+
+def test_a_policy_tied_to_its_target_by_one_property_counts(stack):
+    """A policy that names its dimension as a literal and takes only the resource id from the target (or the
+    reverse) is that target's policy, in preview as after the update."""
+    from tests.policies.conftest import DIMENSIONS
+
+    for resource in list(stack.resources):
+        if resource["type"] == "aws:appautoscaling/policy:Policy" and resource["name"].endswith("-read-policy"):
+            index = "table" if resource["name"] == f"{TABLE}-read-policy" else "index"
+            stack.set_input(resource["name"], "scalableDimension", DIMENSIONS[(index, "read")])
+        elif resource["type"] == "aws:appautoscaling/policy:Policy":
+            target = stack.get(resource["name"].removesuffix("-policy") + "-target")
+            stack.set_input(resource["name"], "resourceId", target["outputs"].get("resourceId", UNKNOWN))
+
+    assert names(stack.analyze()) == []
+
+
+def test_a_known_index_id_of_a_table_whose_name_is_unknown_fills_only_that_index(build):
+    """Unnamed table, first preview: a target whose id is known and tied to the table fills the slot its id
+    names. Here the table's and by-status's read targets have known ids, by-customer's is unknown: every slot
+    is covered only if the by-status id is read as that index, not as the table."""
+    stack = build(True, named_tables=False)
+    table = stack.get(TABLE)
+    for suffix, resource_id in (("read", "table/counters"), ("by-status-read", "table/counters/index/by-status")):
+        target = f"{TABLE}-{suffix}-target"
+        stack.set_input(target, "resourceId", resource_id)
+        stack.get(target)["property_dependencies"]["resourceId"] = [table["urn"]]
+
+    assert names(stack.analyze()) == []
