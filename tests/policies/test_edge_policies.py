@@ -91,7 +91,36 @@ def test_listener_without_protocol_counts_as_http(platform, found):
     platform.set_input(HTTP, "protocol", None)
     platform.set_input(HTTP, "defaultActions", [{"type": "forward"}])
 
-    assert [name for name, _ in found(platform.analyze(), "alb-https-listeners")] == [HTTP]
+    [(name, message)] = found(platform.analyze(), "alb-https-listeners")
+    assert name == HTTP and f"\nThe HTTP listener '{HTTP}' serves traffic without TLS." in message
+
+
+FORWARD = [{"type": "forward", "targetGroupArn": "arn:tg"}]
+REDIRECT = [{"type": "redirect", "redirect": {"protocol": "HTTPS", "statusCode": "HTTP_301"}}]
+
+
+@pytest.mark.parametrize(
+    ("ssl_policy", "actions", "reported"),
+    [
+        ("ELBSecurityPolicy-TLS13-1-2-2021-06", FORWARD, False),  # TLS 1.2+ whatever the protocol turns out
+        (UNKNOWN, FORWARD, False),  # may be TLS 1.2+: known at the update
+        (None, REDIRECT, False),  # only redirects to HTTPS
+        (None, FORWARD, True),  # plain HTTP at best
+        ("ELBSecurityPolicy-2016-08", FORWARD, True),  # TLS 1.0 at best
+    ],
+)
+def test_a_listener_whose_protocol_is_unknown_needs_a_tls12_policy_or_only_redirects(
+    platform, found, ssl_policy, actions, reported
+):
+    platform.set_input(HTTP, "protocol", UNKNOWN)
+    platform.set_input(HTTP, "sslPolicy", ssl_policy)
+    platform.set_input(HTTP, "defaultActions", actions)
+
+    findings = found(platform.analyze(), "alb-https-listeners")
+
+    assert [name for name, _ in findings] == ([HTTP] if reported else [])
+    if reported:
+        assert "has a protocol that is unknown until the update" in findings[0][1]
 
 
 def test_tcp_listener_of_the_internal_nlb_is_not_judged(platform, found):
