@@ -143,6 +143,22 @@ def test_every_table_is_judged_after_one_with_an_alarm_or_exempt(platform, found
     assert [d.resource_name for d in result.for_policy(POLICY)] == [ORDERS]
 
 
+@pytest.mark.parametrize("exempt_first", [False, True])
+def test_every_alb_is_judged_after_one_with_an_alarm_or_exempt(platform, exempt_first):
+    second = f"{REGION}-edge-alb-2"
+    platform.add(
+        "aws:lb/loadBalancer:LoadBalancer",
+        second,
+        {"loadBalancerType": "application", "internal": False},
+        computed={"arnSuffix": f"app/{second}/0123456789abcdef"},
+    )
+    config = {POLICY: {"exemptResources": [ALB]}} if exempt_first else {}
+
+    result = platform.analyze(policy_config=config)
+
+    assert [d.resource_name for d in result.for_policy(POLICY)] == [second]
+
+
 def test_a_stage_bound_by_typed_names_does_not_end_the_scan(platform):
     """An alarm that types the API's name and stage binds once the name is known (update); the stages after it
     are still judged."""
