@@ -17,6 +17,7 @@ from components.api_gateway import (
 )
 from components.specs import ApiConsumer
 from tests.components.programs.edge_helpers import GATEWAY_HEALTH_CHECK, config, one, referrers, regions, under, variant
+from tools import stack_files
 from tools.preflight import values
 from tools.records import RecordedStack, Resource, is_unknown
 
@@ -264,6 +265,9 @@ def _args(**settings: object) -> ApiGatewayArgs:
     ("settings", "names"),
     [
         ({"throttle_rate_limit": 0}, "throttle_rate_limit"),
+        ({"throttle_rate_limit": 1_000_001}, "throttle_rate_limit"),
+        ({"throttle_burst_limit": 0}, "throttle_burst_limit"),
+        ({"throttle_burst_limit": 1_000_001}, "throttle_burst_limit"),
         ({"consumers": (ApiConsumer("a", 1, 1, 1), ApiConsumer("a", 2, 2, 2))}, "consumers"),
         ({"api_key_values": {"ghost": "x" * 30}}, "api_key_values"),
         ({"stage_name": "v 1"}, "stage_name"),
@@ -274,6 +278,27 @@ def test_settings_are_validated_with_the_input_named(settings: dict, names: str)
     _validate(_args())
     with pytest.raises(ValueError, match=f"ApiGatewaySettings.{names}"):
         _validate(_args(**settings))
+
+
+@pytest.mark.parametrize("limit", [1, 1_000_000])
+def test_throttle_limits_from_1_to_a_million_are_accepted(limit: int) -> None:
+    _validate(_args(throttle_rate_limit=limit, throttle_burst_limit=limit))
+
+
+_BREACHES = {
+    "LessThanThreshold": lambda value, threshold: value < threshold,
+    "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
+    "GreaterThanThreshold": lambda value, threshold: value > threshold,
+    "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
+}
+
+
+def test_the_unhealthy_targets_alarm_fires_with_no_healthy_pod_and_only_then(stack: RecordedStack) -> None:
+    for region in regions(stack):
+        alarm = stack.named(f"{region}-edge-apigw-api-targets-unhealthy")["outputs"]
+        breaches = _BREACHES[alarm["comparisonOperator"]]
+        assert alarm["statistic"] == "Minimum"  # the lowest count of the minute: a brief gap counts too
+        assert [breaches(healthy, alarm["threshold"]) for healthy in (0, 1, 2)] == [True, False, False]
 
 
 def test_the_unhealthy_targets_alarm_notifies_the_regions_topic_on_alarm_and_ok(stack: RecordedStack) -> None:
@@ -293,3 +318,10 @@ def test_integration_timeouts_are_ones_api_gateway_takes(stack: RecordedStack) -
     integrations = stack.of_type("aws:apigateway/integration:Integration")
     assert integrations
     assert [f.message for f in values.check(stack.record) if f.rule == "api-integration-timeout"] == []
+
+
+def test_settings_used_alone_default_like_a_stack_that_leaves_the_keys_unset() -> None:
+    """ApiGatewaySettings outside the program manages the account's logging role, as Pulumi.yaml's default does:
+    without the role, API Gateway refuses the stage's access-log settings."""
+    declared = stack_files.declarations()
+    assert ApiGatewaySettings(1, 1).manage_account_logging_role is declared["apiGatewayAccountLoggingRole"]["default"]

@@ -196,3 +196,16 @@ def test_the_components_autoscaling_defaults_are_the_projects():
     assert (scaling.min_capacity, scaling.max_capacity, scaling.target_utilization) == tuple(
         declared[k]["default"] for k in ("dynamodbMinCapacity", "dynamodbMaxCapacity", "dynamodbTargetUtilization")
     )
+
+
+def test_an_index_name_is_read_back_from_the_tables_own_list_whatever_its_order():
+    """The provider keeps GSIs as a set: the name for each configured index is looked up, not taken by position
+    (the observability layer's "GSI #i" alarm watches the i-th configured index by it)."""
+    from types import SimpleNamespace
+
+    from components.data import _gsi_name
+
+    reported = [SimpleNamespace(name="by-status"), SimpleNamespace(name="by-customer")]
+    assert [_gsi_name(reported, n) for n in ("by-customer", "by-status")] == ["by-customer", "by-status"]
+    with pytest.raises(ValueError, match="no global secondary index named 'by-region'"):
+        _gsi_name(reported, "by-region")

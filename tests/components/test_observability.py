@@ -110,6 +110,22 @@ def test_every_table_gsi_load_balancer_stage_and_health_check_has_its_alarms(sta
     assert alarm_gaps(stack) == []
 
 
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack"])
+def test_gsi_alarm_number_i_watches_the_ith_index_of_the_tables_config(stack_name, request):
+    """The alarm says "GSI #i": it must watch the index listed i-th in the stack's appTables."""
+    stack = request.getfixturevalue(stack_name)
+    checked = 0
+    for spec in json.loads(stack.record["config"]["ratelimited-platform:appTables"]):
+        for i, gsi in enumerate(spec.get("gsis") or []):
+            for alarm in stack.of_type(ALARM):
+                if alarm["name"].endswith(f"-obs-ddb-{spec['name']}-gsi{i}-throttles"):
+                    indexes = {dims.get("GlobalSecondaryIndexName") for _, _, dims in _metrics(alarm)}
+                    assert indexes == {gsi["name"]}, alarm["name"]
+                    assert f"GSI #{i}" in alarm["outputs"]["alarmDescription"]
+                    checked += 1
+    assert checked >= 2
+
+
 @pytest.mark.parametrize(
     ("alarm", "resources", "metric"),
     [
