@@ -132,7 +132,7 @@ class RegionalEdgeArgs:
     """CloudFront is in front: the ALB then admits only CloudFront (and Route 53 health checks)."""
     origin_secret: pulumi.Input[str] | None = None
     """The secret origin header value (from origin_header_secret); required when cloudfront_enabled."""
-    waf_rate_limit: int = 2000
+    waf_rate_limit: int = 3000
     """Requests per client IP per 5 minutes before WAF answers 429 (a coarse backstop under the limiter)."""
     api_gateway: ApiGatewaySettings | None = None
     """API Gateway settings; None: no API Gateway in this region."""
@@ -596,7 +596,7 @@ class GlobalEdgeArgs:
     """CloudFront price class."""
     origin_secret: pulumi.Input[str] | None = None
     """The secret origin header value CloudFront sends; required when cloudfront_enabled."""
-    waf_rate_limit: int = 2000
+    waf_rate_limit: int = 3000
     """Requests per client IP per 5 minutes before the CloudFront web ACL answers 429."""
     deletion_protection: bool = True
     """Keep the distribution (retain on delete) when on."""

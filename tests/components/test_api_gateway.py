@@ -17,7 +17,6 @@ from components.api_gateway import (
 )
 from components.specs import ApiConsumer
 from tests.components.programs.edge_helpers import GATEWAY_HEALTH_CHECK, config, one, referrers, regions, under, variant
-from tools import stack_files
 from tools.preflight import values
 from tools.records import RecordedStack, Resource, is_unknown
 
@@ -318,10 +317,3 @@ def test_integration_timeouts_are_ones_api_gateway_takes(stack: RecordedStack) -
     integrations = stack.of_type("aws:apigateway/integration:Integration")
     assert integrations
     assert [f.message for f in values.check(stack.record) if f.rule == "api-integration-timeout"] == []
-
-
-def test_settings_used_alone_default_like_a_stack_that_leaves_the_keys_unset() -> None:
-    """ApiGatewaySettings outside the program manages the account's logging role, as Pulumi.yaml's default does:
-    without the role, API Gateway refuses the stage's access-log settings."""
-    declared = stack_files.declarations()
-    assert ApiGatewaySettings(1, 1).manage_account_logging_role is declared["apiGatewayAccountLoggingRole"]["default"]
