@@ -139,6 +139,9 @@ def test_secrets_encrypted_logs_on_oidc_on(dev_stack):
     key = dev_stack.named(f"{L}-secrets-key")
     assert cluster["encryptionConfigKeyArn"] == key["outputs"]["arn"]
     assert key["inputs"]["enableKeyRotation"] is True
+    # A key scheduled for deletion by mistake can be cancelled for 30 days, the longest AWS allows (7-30):
+    # once it is gone, so are the cluster's secrets.
+    assert key["inputs"]["deletionWindowInDays"] == 30
     assert sorted(cluster["enabledClusterLogTypes"]) == [
         "api",
         "audit",

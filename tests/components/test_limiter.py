@@ -50,6 +50,9 @@ def test_limiter_role_has_only_the_data_layer_policy_and_trusts_one_service_acco
     assert resources == {f"arn:aws:dynamodb:eu-west-1:123456789012:table/{'eu-west-1'}-counters"}
     account = k8s(dev, "kubernetes:core/v1:ServiceAccount", "limiter", "limiter")
     assert account["inputs"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role["outputs"]["arn"]
+    # The limiter never calls the Kubernetes API: no pod of this account gets an API token (IRSA's web
+    # identity token is a separate projected volume, mounted by the EKS pod identity webhook).
+    assert account["inputs"]["automountServiceAccountToken"] is False
 
 
 def test_limiter_image_is_built_from_the_sources_and_pushed_to_a_hardened_repository(dev):
