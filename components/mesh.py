@@ -146,8 +146,6 @@ class Mesh(pulumi.ComponentResource):
 
     istiod: pulumi.Resource
     gateway_principals: list[str]
-    web_gateway_service: str
-    api_gateway_service: str | None
 
     def __init__(self, name: str, args: MeshArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         _validate(args)
@@ -169,17 +167,9 @@ class Mesh(pulumi.ComponentResource):
                 "api", args.api_trusted_proxies, args.api_target_group_arn, [args.api_lb_security_group_id], ingress
             )
             kinds.append("api")
-        self.web_gateway_service = gateway_service_name("web")
-        self.api_gateway_service = gateway_service_name("api") if "api" in kinds else None
         self.gateway_principals = [gateway_principal(k) for k in sorted(kinds)]
 
-        self.register_outputs(
-            {
-                "webGatewayService": self.web_gateway_service,
-                "apiGatewayService": self.api_gateway_service,
-                "gatewayPrincipals": self.gateway_principals,
-            }
-        )
+        self.register_outputs({"gatewayPrincipals": self.gateway_principals})
 
     # -- helpers ---------------------------------------------------------------------------------
     def _opts(self, *, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
