@@ -288,3 +288,30 @@ def test_the_documented_defaults_are_the_specs():
     }
     assert in_code == documented
     assert set(in_code) == {"minReplicas", "maxReplicas", "cpu", "memory", "targetCpuUtilization", "tmpSize"}
+
+
+def test_the_longest_service_name_documented_deploys_in_the_longest_region():
+    """docs/add-a-microservice.md promises names of up to N characters: such a name fits every name AWS limits
+    (the IRSA role's 64) with the longest region, as the preflight checks them, and one more is refused."""
+    import re
+
+    from tools import stack_files
+    from tools.mocked_run import MockedRunError, run_stack
+    from tools.preflight import names
+    from tools.preflight.names import LONGEST_REGION
+
+    doc = (stack_files.ROOT / "docs" / "add-a-microservice.md").read_text()
+    (documented,) = re.findall(r"DNS label of at most (\d+) characters", doc)
+
+    def service(name: str) -> dict:
+        return {"name": name, "image": "nginxinc/nginx-unprivileged:1.27-alpine", "port": 8080,
+                "pathPrefix": "/longest", "tables": ["orders"]}  # fmt: skip
+
+    longest = "s" * int(documented)
+    overrides = {"regions": [LONGEST_REGION], "microservices": [service(longest)]}
+    record = run_stack("dev", preview=True, config_overrides=overrides)
+    stack = RecordedStack(record)
+    assert stack.named(f"{LONGEST_REGION}-services-{longest}-role")
+    assert [f.message for f in names.check(record)] == []
+    with pytest.raises(MockedRunError, match=f"at most {documented} characters"):
+        run_stack("dev", preview=True, config_overrides={**overrides, "microservices": [service(longest + "s")]})
