@@ -495,3 +495,20 @@ def test_did_you_mean_hints_a_near_miss_or_a_case_slip():
     assert did_you_mean("regoins", ["regions", "domain"]) == " (did you mean 'regions'?)"
     assert did_you_mean("WAFRATELIMIT", ["wafRateLimit"]) == " (did you mean 'wafRateLimit'?)"
     assert did_you_mean("zzz", ["regions", "domain"]) == ""
+
+
+def test_a_pattern_without_words_is_shown_as_the_pattern_itself():
+    """Every key of the program says what it expects in words; a pattern given without them still names the
+    rule the value broke, never an empty 'expected .'."""
+    import re
+
+    from stack_config import _Item, _Reader
+
+    digits = re.compile(r"^\d+$")
+    reader = _Reader({"k": "x1", "ks": ["1", "x2"]})
+    for call in (lambda: reader.str("k", pattern=digits), lambda: reader.str_list("ks", pattern=digits),
+                 lambda: _Item("items", 0, {"f": "x3"}).str("f", pattern=digits)):  # fmt: skip
+        with pytest.raises(ConfigError, match=r"; expected \^\\d\+\$\.$"):
+            call()
+    with pytest.raises(ConfigError, match=r"expected digits\.$"):
+        reader.str("k", pattern=digits, what="digits")

@@ -212,9 +212,17 @@ def test_alarm_topics_are_encrypted_with_their_own_key_and_admit_cloudwatch_and_
         [key] = [k for k in prod_stack.children_of(prod_stack.parent_of(topic)) if k["type"] == "aws:kms/key:Key"]
         assert topic["outputs"]["kmsMasterKeyId"] == key["outputs"]["arn"]
         [policy] = [p for p in prod_stack.of_type("aws:sns/topicPolicy:TopicPolicy") if prod_stack.depends_on(p, topic)]
-        publishers = json.loads(policy["outputs"]["policy"])["Statement"][1]
+        owner, publishers = json.loads(policy["outputs"]["policy"])["Statement"]
         assert publishers["Principal"]["Service"] == ["cloudwatch.amazonaws.com", "aps.amazonaws.com"]
         assert publishers["Action"] == "sns:Publish"
+        # The account's own principals keep their rights (a topic policy replaces the default one) ...
+        account = topic["outputs"]["arn"].split(":")[4]
+        assert (
+            owner["Principal"] == {"AWS": f"arn:aws:iam::{account}:root"}
+            and owner["Resource"] == topic["outputs"]["arn"]
+        )
+        # ... and the services publish only for this account's alarms (confused deputy).
+        assert publishers["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
 
 
 def test_email_subscriptions_and_existing_topics_come_from_config():
