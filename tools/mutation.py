@@ -88,7 +88,7 @@ TESTS: dict[str, list[str]] = {
     "limiter_service/api/deps.py": _LIMITER_APP,
     "limiter_service/api/health.py": _LIMITER_APP,
     "limiter_service/stores/base.py": _LIMITER_CORE,
-    "limiter_service/stores/memory.py": _LIMITER_CORE,
+    "limiter_service/stores/memory.py": [*_LIMITER_CORE, _SETTINGS_METRICS],  # its default is a documented setting
     "limiter_service/stores/dynamodb.py": _DYNAMODB,
     "limiter_service/stores/http.py": _DYNAMODB,
     "limiter_service/stores/sigv4.py": [_LIMITER + "test_limiter_sigv4.py", *_DYNAMODB],

@@ -23,7 +23,7 @@ class MemoryStore(Store):
         self._data: dict[str, tuple[int, int]] = {}  # key -> (count, expires_at)
         self._expiry: list[tuple[int, str]] = []  # heap of (expires_at, key)
 
-    def _purge(self, now: float, room: int = 0) -> None:
+    def _purge(self, now: float, room: int) -> None:
         """Drop expired counters; then, while `room` new ones would not fit, those that expire soonest."""
         heap = self._expiry
         while heap and (heap[0][0] <= now or len(self._data) + room > self._max_keys):
@@ -41,13 +41,13 @@ class MemoryStore(Store):
     async def incr_if(self, key: str, cost: int, ceiling: int, expires_at: int) -> IncrResult:
         now = self._clock()
         if self._expiry and self._expiry[0][0] <= now:
-            self._purge(now)
-        count = self._current(key, now)
+            self._purge(now, room=0)  # every expired counter goes, so none read below has expired
+        entry = self._data.get(key)
+        count = entry[0] if entry is not None else 0
         if cost > ceiling or count + cost > ceiling:
             return IncrResult(False, count)
-        entry = self._data.get(key)
-        if entry is None or entry[1] <= now:
-            if entry is None and len(self._data) >= self._max_keys:
+        if entry is None:
+            if len(self._data) >= self._max_keys:
                 # Make room before the new counter's expiry is queued: queued first, it could be popped
                 # (it is not stored yet) and the counter would then never be freed.
                 self._purge(now, room=1)

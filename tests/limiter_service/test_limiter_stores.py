@@ -281,6 +281,17 @@ async def test_the_memory_store_frees_expired_counters_soonest_first(clock: Fake
     assert store.expires_at("long") == now + 100
 
 
+async def test_a_memory_counter_is_gone_from_the_second_it_expires(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock)
+    now = int(clock())
+    await store.incr_if("k", 5, 5, now + 10)
+    clock.advance(now + 10 - clock())  # exactly its expiry
+    assert clock() == now + 10
+    assert await store.get("k") == 0
+    assert await store.incr_if("k", 5, 5, now + 20) == IncrResult(True, 5)  # a fresh counter, not 5 + 5
+    assert store.expires_at("k") == now + 20
+
+
 async def test_the_memory_store_keeps_at_most_max_keys_dropping_the_soonest_to_expire(clock: FakeClock) -> None:
     store = MemoryStore(clock=clock, max_keys=3)
     now = int(clock())
