@@ -228,6 +228,19 @@ def test_authz_shadow_rule_never_denies(client: TestClient) -> None:
     assert 'limiter_decisions_total{outcome="shadow_denied",rule="shadowed"} 2.0' in metrics
 
 
+def test_check_with_a_shadow_rule_past_its_limit_answers_allowed_with_no_retry_after(client: TestClient) -> None:
+    """A shadow rule is measured, never enforced: /v1/check says allowed and gives the caller no wait."""
+    first, second = (check(client, rule="shadowed", key="k").json() for _ in range(2))
+    assert first == {
+        "allowed": True,
+        "limit": 1,
+        "remaining": 0,
+        "reset_after": first["reset_after"],
+        "retry_after": None,
+    }
+    assert (second["allowed"], second["remaining"], second["retry_after"]) == (True, 0, None)
+
+
 # -- operations --------------------------------------------------------------------------------
 def test_health_ready_and_metrics(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
@@ -390,6 +403,33 @@ def test_the_probe_reports_reachability_and_survives_failed_pings(caplog: pytest
     # An expected store failure is a warning naming it, not a crash of the probe.
     messages = {(r.levelname, r.getMessage()) for r in caplog.records if r.name == "limiter_service"}
     assert messages == {("WARNING", "store probe failed: no route")}
+
+
+class CrashingStore(FlakyStore):
+    """Its probe fails with a bug, not a StoreError."""
+
+    async def ping(self) -> None:
+        self.pings += 1
+        raise RuntimeError("bug in the store")
+
+
+def test_a_probe_that_crashes_is_logged_and_the_probe_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from limiter_service.app import _probe
+
+    async def scenario() -> int:
+        store = CrashingStore()
+        task = asyncio.create_task(_probe(store, Metrics(), 0.001))
+        await asyncio.sleep(0.05)
+        assert not task.done(), "the probe must outlive a bug in one ping"
+        task.cancel()
+        return store.pings
+
+    with caplog.at_level(logging.ERROR, logger="limiter_service"):
+        pings = asyncio.run(scenario())
+    crashes = [r for r in caplog.records if r.getMessage() == "store probe crashed"]
+    assert pings >= 3 and len(crashes) == pings and crashes[0].exc_info is not None
 
 
 @pytest.mark.parametrize("field", ["key", "rule"])

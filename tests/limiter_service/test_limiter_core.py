@@ -208,6 +208,17 @@ async def test_requests_are_checked_against_every_matching_rule(clock: FakeClock
     assert await limiter.check_request("GET", "/", "h", {}, None) == []
 
 
+@pytest.mark.parametrize(
+    ("host", "matched"),
+    [("api.example.com", True), ("a.b.example.com", True), ("API.Example.com:8443", True),
+     ("example.com", False), (".example.com", False), ("badexample.com", False), ("example.com.evil", False)],
+)  # fmt: skip
+def test_a_wildcard_host_matches_one_or_more_labels_before_the_domain_only(host: str, matched: bool) -> None:
+    from limiter_service.rules import Match
+
+    assert Match(hosts=("*.example.com",)).matches("GET", "/", host) is matched
+
+
 def test_request_keys_join_parts_and_hash_long_values() -> None:
     r = rule(key=(KeyPart("header", "x-api-key"), KeyPart("client_ip")))
     assert request_key(r, {"x-api-key": "k"}, "1.2.3.4") == "k\x1f1.2.3.4"

@@ -76,6 +76,16 @@ async def test_throttling_and_5xx_are_retried_within_the_deadline(stubs: Any, fa
         await store.aclose()
 
 
+async def test_zero_attempts_or_resets_given_directly_still_make_one_attempt(stubs: Any) -> None:
+    """Settings refuse 0 (ge=1); a store built directly clamps it rather than never calling DynamoDB."""
+    store = store_for(stubs().url(), max_attempts=0, reset_after_failures=0)
+    try:
+        assert (await store.incr_if("k", 1, 100, EXPIRES)).count == 1
+        assert store.calls == 1 and store.max_attempts == 1
+    finally:
+        await store.aclose()
+
+
 @pytest.mark.parametrize(
     ("code", "retried", "reason"),
     [
@@ -484,3 +494,43 @@ def test_a_connection_whose_late_answer_never_came_is_closed_after_the_idle_time
     pool._drained(drained)
     assert pool._draining == {waiting} and stuck.closed and not waiting.closed
     assert pool._idle == [drained]  # the one whose answer came is reusable
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _answer(keep_alive: bool = True) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + (b"" if keep_alive else b"Connection: close\r\n") + b"\r\n{}"
+
+
+def test_a_late_answer_frees_its_connection_but_an_unasked_one_or_a_closing_one_drops_it() -> None:
+    import time
+
+    from limiter_service.stores.http import HttpPool, _Connection
+
+    pool = HttpPool("http://127.0.0.1:9", "h", None, max_idle=4)
+
+    def draining() -> _Connection:
+        conn = _Connection(pool)
+        conn.connection_made(_Transport())
+        conn.draining = time.monotonic()
+        pool._draining.add(conn)
+        return conn
+
+    late = draining()
+    late.data_received(_answer())  # the answer to the request that was cancelled: read and discarded
+    assert pool._idle == [late] and not late.closed
+    late.data_received(_answer())  # then one nobody asked for: the connection can no longer be trusted
+    assert late.closed
+
+    closing = draining()
+    closing.data_received(_answer(keep_alive=False))  # the late answer closes the connection: not reused
+    assert closing.closed and pool._idle == [late]

@@ -281,6 +281,15 @@ async def test_the_memory_store_frees_expired_counters_soonest_first(clock: Fake
     assert store.expires_at("long") == now + 100
 
 
+def test_a_store_result_is_an_immutable_value() -> None:
+    import dataclasses
+
+    result = IncrResult(True, 3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.count = 4  # type: ignore[misc]
+    assert result == IncrResult(True, 3) and hash(result) == hash(IncrResult(True, 3))
+
+
 async def test_a_memory_counter_is_gone_from_the_second_it_expires(clock: FakeClock) -> None:
     store = MemoryStore(clock=clock)
     now = int(clock())
