@@ -127,8 +127,9 @@ def _target_slots(
             ambiguous = True
     else:
         return None
+    # Required by pulumi-aws (appautoscaling.Target scalable_dimension): unknown in a preview, never missing.
     dimension = props.get("scalableDimension")
-    if is_unknown(dimension) or dimension is None:
+    if is_unknown(dimension):
         modes = ["read", "write"]
         levels = ("table", "index")
     elif dimension in _DIMENSIONS:

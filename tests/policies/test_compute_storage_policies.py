@@ -107,6 +107,16 @@ def test_aws_cluster_child_with_default_public_endpoint_is_a_violation(platform,
     assert "vpc_config.public_access_cidrs is not set" in message
 
 
+@pytest.mark.parametrize(("resources", "reported"), [(["secrets"], False), ([], True), (["configmaps"], True)])
+def test_an_aws_cluster_child_must_encrypt_the_secrets_resource_itself(platform, resources, reported):
+    """A key alone is not enough: the encryption config must name `secrets` (the only resource EKS encrypts)."""
+    child = add_aws_cluster(
+        platform, {"endpointPublicAccess": False}, {"resources": resources, "provider": {"keyArn": "arn:k"}}
+    )
+
+    assert names(platform.analyze(), "eks-secrets-encrypted") == ([child["name"]] if reported else [])
+
+
 def test_aws_cluster_child_without_encryption_config_is_a_violation(platform):
     child = add_aws_cluster(platform, {"endpointPublicAccess": False})
 
