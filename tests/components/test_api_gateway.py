@@ -317,3 +317,24 @@ def test_integration_timeouts_are_ones_api_gateway_takes(stack: RecordedStack) -
     integrations = stack.of_type("aws:apigateway/integration:Integration")
     assert integrations
     assert [f.message for f in values.check(stack.record) if f.rule == "api-integration-timeout"] == []
+
+
+def test_the_nlb_reaches_the_gateway_pods_on_the_traffic_and_health_check_ports_only(stack: RecordedStack) -> None:
+    """The NLB has a security group: without egress to the pods on the target group's traffic and health
+    check ports, every target stays unhealthy and the API entry is down."""
+    for region in regions(stack):
+        nlb = _nlb(stack, region)
+        (group_id,) = nlb["inputs"]["securityGroups"]
+        target_group = stack.named(f"{region}-edge-apigw-api-tg")["inputs"]
+        egress = [
+            r["inputs"]
+            for r in under(stack, region, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+            if r["inputs"]["securityGroupId"] == group_id
+        ]
+        expected_ports = {int(target_group["port"]), int(target_group["healthCheck"]["port"])}
+        assert {(e["fromPort"], e["toPort"]) for e in egress} == {(p, p) for p in expected_ports}
+        vpc_cidr = stack.named(f"{region}-eks-vpc")["inputs"]["cidrBlock"]
+        assert {(e["ipProtocol"], e["cidrIpv4"]) for e in egress} == {("tcp", vpc_cidr)}
+        # A rolled gateway pod's long-lived VPC-link connections are closed once it is deregistered, so
+        # clients reconnect to a live pod instead of hanging on one that is gone.
+        assert target_group["connectionTermination"] is True
