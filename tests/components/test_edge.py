@@ -33,6 +33,7 @@ from tests.components.programs.edge_helpers import (
     regions,
     variant,
 )
+from tools import stack_files
 from tools.records import RecordedStack, is_unknown, unsecret
 
 WAF_ASSOC = "aws:wafv2/webAclAssociation:WebAclAssociation"
@@ -555,3 +556,30 @@ def test_the_domain_among_the_alternative_names_is_dropped_not_refused(monkeypat
             zone_id="Z1", tags={}, parent=None,
         )  # fmt: skip
     assert (made["domain_name"], made["subject_alternative_names"]) == (domain, ["www.example.com"])
+
+
+def test_the_alb_reaches_the_gateway_pods_on_the_traffic_and_health_check_ports_only(stack: RecordedStack) -> None:
+    """Without egress to the pods on the target group's traffic and health-check ports, every target stays
+    unhealthy: the web entry is down."""
+    for region in regions(stack):
+        groups = set(alb(stack, region)["inputs"]["securityGroups"])
+        target_group = stack.named(f"{region}-edge-web-tg")["inputs"]
+        egress = [
+            r["inputs"]
+            for r in stack.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+            if r["inputs"]["securityGroupId"] in groups
+        ]
+        expected_ports = {int(target_group["port"]), int(target_group["healthCheck"]["port"])}
+        assert {(e["fromPort"], e["toPort"]) for e in egress} == {(p, p) for p in expected_ports}
+        vpc_cidr = stack.named(f"{region}-eks-vpc")["inputs"]["cidrBlock"]
+        assert {(e["ipProtocol"], e["cidrIpv4"]) for e in egress} == {("tcp", vpc_cidr)}
+
+
+def test_every_web_acl_and_rule_keeps_sampled_requests_and_metrics(stack: RecordedStack) -> None:
+    """The runbook's waf-blocked-surge step reads the sampled requests; the dashboard and alarms read the metrics."""
+    acls = stack.of_type("aws:wafv2/webAcl:WebAcl")
+    assert acls
+    for acl in acls:
+        configs = [acl["inputs"]["visibilityConfig"], *(r["visibilityConfig"] for r in acl["inputs"]["rules"])]
+        assert all(c["sampledRequestsEnabled"] is True and c["cloudwatchMetricsEnabled"] is True for c in configs)
+    assert "sampled requests" in (stack_files.ROOT / "docs" / "runbook.md").read_text()

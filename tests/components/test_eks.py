@@ -203,6 +203,8 @@ def test_node_groups_run_in_the_private_subnets_only(dev_stack, prod_stack):
             assert sorted(ng["subnetIds"]) == private_ids
             assert not public_ids & set(ng["subnetIds"])
             assert ng["ignoreScalingChanges"] is True
+        # No node gets a public address, even if a group were ever put in a public subnet.
+        assert stack.named(f"{L}-cluster")["inputs"]["nodeAssociatePublicIpAddress"] is False
 
 
 def test_node_group_sizes_come_from_config(prod_stack):
@@ -302,6 +304,17 @@ def test_cluster_autoscaler_scales_only_this_clusters_groups(dev_stack):
     ((tag, value),) = scale["Condition"]["StringEquals"].items()
     assert tag.startswith("aws:ResourceTag/k8s.io/cluster-autoscaler/") and value == "owned"
     assert tag.endswith("/" + dev_stack.named(f"{L}-cluster")["outputs"]["eksCluster"])
+
+
+def test_cluster_autoscaler_can_empty_nodes_that_run_kube_system_pods(dev_stack):
+    """Almost every node runs some kube-system pod (CoreDNS, metrics-server, the controllers); with the default
+    (skip them) those nodes would never be scaled in. Their pods are evicted and rescheduled like any other,
+    within their disruption budgets (the load balancer controller's keeps a replica)."""
+    args = next(
+        r for r in dev_stack.of_type("kubernetes:helm.sh/v3:Release") if r["inputs"]["chart"] == "cluster-autoscaler"
+    )
+    extra = args["inputs"]["values"]["extraArgs"]
+    assert extra["skip-nodes-with-system-pods"] is False and extra["balance-similar-node-groups"] is True
 
 
 def test_kubeconfig_is_a_secret(dev_stack):
