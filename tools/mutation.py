@@ -69,6 +69,8 @@ _LIMITER_APP = [_LIMITER + "test_limiter_api.py", _LIMITER + "test_limiter_core.
 _SETTINGS_METRICS = _LIMITER + "test_limiter_settings_metrics.py"
 _POLICIES = ["tests/policies/"]
 _OBSERVABILITY = "tests/components/test_observability.py"
+# docs/tuning.md: the values the components pick, read from what the program registers.
+_TUNING = "tests/test_tuning_doc.py"
 _ARGS = "tests/components/test_args_are_values.py"
 
 # Module -> the test files that cover it. A mutant runs only these, so keep them tight but complete:
@@ -102,17 +104,27 @@ TESTS: dict[str, list[str]] = {
     # Alarms made by the edge and API layers are judged in test_observability.py (every health check and load
     # balancer alarmed, every alarm notifying); every args type's immutability in test_args_are_values.py (first:
     # it takes a second, and -x stops there).
-    "components/api_gateway.py": [_ARGS, "tests/components/test_api_gateway.py", _OBSERVABILITY],
-    "components/certificates.py": ["tests/components/test_edge.py"],
-    "components/data.py": [_ARGS, "tests/components/test_data.py"],
-    "components/edge.py": [_ARGS, "tests/components/test_edge.py", _OBSERVABILITY],
-    "components/eks.py": [_ARGS, "tests/components/test_eks.py"],
+    "components/api_gateway.py": [_ARGS, "tests/components/test_api_gateway.py", _OBSERVABILITY, _TUNING],
+    "components/certificates.py": ["tests/components/test_edge.py", _TUNING],
+    "components/data.py": [_ARGS, "tests/components/test_data.py", _TUNING],
+    "components/edge.py": [_ARGS, "tests/components/test_edge.py", _OBSERVABILITY, _TUNING],
+    "components/eks.py": [_ARGS, "tests/components/test_eks.py", _TUNING],
     "components/irsa.py": ["tests/components/test_limiter.py", "tests/tools/test_preflight_iam.py"],
-    "components/limiter.py": [_ARGS, "tests/components/test_limiter.py", "tests/components/test_k8s_manifests.py"],
-    "components/manifests.py": ["tests/components/test_k8s_manifests.py", "tests/components/test_services.py"],
-    "components/mesh.py": [_ARGS, "tests/components/test_mesh.py", "tests/components/test_k8s_manifests.py"],
-    "components/services.py": [_ARGS, "tests/components/test_services.py", "tests/components/test_k8s_manifests.py"],
-    "components/observability.py": [_ARGS, _OBSERVABILITY],
+    "components/limiter.py": [
+        _ARGS,
+        "tests/components/test_limiter.py",
+        "tests/components/test_k8s_manifests.py",
+        _TUNING,
+    ],
+    "components/manifests.py": ["tests/components/test_k8s_manifests.py", "tests/components/test_services.py", _TUNING],
+    "components/mesh.py": [_ARGS, "tests/components/test_mesh.py", "tests/components/test_k8s_manifests.py", _TUNING],
+    "components/services.py": [
+        _ARGS,
+        "tests/components/test_services.py",
+        "tests/components/test_k8s_manifests.py",
+        _TUNING,
+    ],
+    "components/observability.py": [_ARGS, _OBSERVABILITY, _TUNING],
     "components/specs.py": [
         _ARGS,
         "tests/components/test_data.py",
