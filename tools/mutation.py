@@ -69,6 +69,7 @@ _LIMITER_APP = [_LIMITER + "test_limiter_api.py", _LIMITER + "test_limiter_core.
 _SETTINGS_METRICS = _LIMITER + "test_limiter_settings_metrics.py"
 _POLICIES = ["tests/policies/"]
 _OBSERVABILITY = "tests/components/test_observability.py"
+_PROMETHEUS = "tests/components/test_observability_prometheus.py"
 # docs/tuning.md: the values the components pick, read from what the program registers.
 _TUNING = "tests/test_tuning_doc.py"
 _ARGS = "tests/components/test_args_are_values.py"
@@ -124,7 +125,7 @@ TESTS: dict[str, list[str]] = {
         "tests/components/test_k8s_manifests.py",
         _TUNING,
     ],
-    "components/observability.py": [_ARGS, _OBSERVABILITY, _TUNING],
+    "components/observability.py": [_ARGS, _OBSERVABILITY, _PROMETHEUS, _TUNING],
     "components/specs.py": [
         _ARGS,
         "tests/components/test_data.py",

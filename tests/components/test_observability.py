@@ -260,6 +260,17 @@ def test_the_catalog_refuses_an_undocumented_metric():
 # --- the dashboard -----------------------------------------------------------------------------
 
 
+def test_a_region_without_an_api_stage_leaves_its_cell_empty_and_the_next_region_still_gets_its_widget():
+    from components.observability import RegionView, WatchedApiStage, dashboard_body
+
+    def view(region: str, stage: WatchedApiStage | None) -> RegionView:
+        return RegionView(region, (), f"app/{region}/1", f"{region}-acl", stage, {"origin": f"hc-{region}"}, None)
+
+    body = dashboard_body([view("eu-west-1", None), view("us-east-1", WatchedApiStage("api-1", "apigw"))], None, None)
+    api = [w for w in body["widgets"] if w["properties"].get("title", "").startswith("API Gateway")]
+    assert [(w["properties"]["region"], w["x"]) for w in api] == [("us-east-1", 12)]
+
+
 def test_a_dashboard_widget_takes_only_documented_metrics_reading_names_not_values():
     from components.observability import _metric_widget
 
@@ -452,6 +463,21 @@ def test_the_scraper_reads_a_port_the_pods_admit_where_istio_merges_the_metrics(
             port = int(address["replacement"].rsplit(":", 1)[1])
             assert port == 15020, job["job_name"]  # Istio: the merged Prometheus endpoint of every proxy
             assert port in admitted, (job["job_name"], admitted)
+
+
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack"])
+def test_alarms_fire_on_the_m_of_n_minutes_the_runbook_states(stack_name, request):
+    import re
+
+    from tools import stack_files
+
+    runbook = (stack_files.ROOT / "docs" / "runbook.md").read_text()
+    (m,) = re.findall(r"(\d+) bad minutes \(or all, if fewer\) fire it", runbook)
+    stack = request.getfixturevalue(stack_name)
+    alarms = [a["inputs"] for a in stack.of_type(ALARM) if "datapointsToAlarm" in a["inputs"]]
+    assert len(alarms) >= 10
+    for alarm in alarms:
+        assert alarm["datapointsToAlarm"] == min(int(m), alarm["evaluationPeriods"]), alarm
 
 
 def test_the_runbook_lists_every_threshold_with_its_default():
