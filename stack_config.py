@@ -8,6 +8,7 @@ raises ConfigError naming the key (and the field inside it) and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import json
@@ -194,7 +195,7 @@ def check_deployable(cfg: StackConfig) -> None:
 
 
 def _is_documentation_range(cidr: str) -> bool:
-    net = ipaddress.ip_network(cidr, strict=False)
+    net = ipaddress.ip_network(cidr)  # parsed strictly already (_check_cidr): no host bits
     return any(net.version == doc.version and net.subnet_of(doc) for doc in DOCUMENTATION_RANGES)
 
 
@@ -262,7 +263,7 @@ def parse(raw: Mapping[str, Any], *, stack: str, project: str = PROJECT) -> Stac
     public_cidrs = r.str_list("clusterPublicAccessCidrs")
     for cidr in public_cidrs:
         _check_cidr("clusterPublicAccessCidrs", cidr)
-        if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
+        if ipaddress.ip_network(cidr).prefixlen == 0:
             raise ConfigError(
                 "Config key 'clusterPublicAccessCidrs' must not contain 0.0.0.0/0: it would expose the EKS "
                 "API to the whole internet. List your office or VPN ranges, or leave it empty."
@@ -571,6 +572,11 @@ MICROSERVICE_FIELDS = (
 )  # fmt: skip
 
 
+def _default(spec: type, field_name: str) -> Any:
+    """The spec's own default: a field left out of the config means what the component means by it."""
+    return next(f.default for f in dataclasses.fields(spec) if f.name == field_name)
+
+
 def _microservices(items: list[_Item], app_tables: Sequence[AppTable]) -> list[Microservice]:
     services = []
     prefixes: dict[str, str] = {}
@@ -588,11 +594,20 @@ def _microservices(items: list[_Item], app_tables: Sequence[AppTable]) -> list[M
             image=item.str("image", pattern=re.compile(r"^\S+$"), what="an image reference without spaces"),
             port=item.int("port", minimum=1, maximum=65535),
             path_prefix=item.str("pathPrefix", pattern=_PATH_PREFIX_RE, what="a path starting with '/'"),
-            min_replicas=item.int("minReplicas", 2, minimum=1, maximum=500),
-            max_replicas=item.int("maxReplicas", 10, minimum=1, maximum=500),
-            cpu=item.str("cpu", "250m", pattern=_QUANTITY_CPU_RE, what="a CPU quantity like 250m"),
-            memory=item.str("memory", "256Mi", pattern=_QUANTITY_MEM_RE, what="a memory quantity like 256Mi"),
-            target_cpu_utilization=item.int("targetCpuUtilization", 70, minimum=10, maximum=95),
+            min_replicas=item.int("minReplicas", _default(Microservice, "min_replicas"), minimum=1, maximum=500),
+            max_replicas=item.int("maxReplicas", _default(Microservice, "max_replicas"), minimum=1, maximum=500),
+            cpu=item.str(
+                "cpu", _default(Microservice, "cpu"), pattern=_QUANTITY_CPU_RE, what="a CPU quantity like 250m"
+            ),
+            memory=item.str(
+                "memory",
+                _default(Microservice, "memory"),
+                pattern=_QUANTITY_MEM_RE,
+                what="a memory quantity like 256Mi",
+            ),
+            target_cpu_utilization=item.int(
+                "targetCpuUtilization", _default(Microservice, "target_cpu_utilization"), minimum=10, maximum=95
+            ),
             env=item.str_map("env"),
             tables=tuple(item.str_list("tables")),
             secrets=item.str_map("secrets"),
@@ -600,7 +615,9 @@ def _microservices(items: list[_Item], app_tables: Sequence[AppTable]) -> list[M
             liveness_path=item.str("livenessPath", None, pattern=_PATH_PREFIX_RE, what="a path starting with '/'"),
             command=_optional_tuple(item.str_list("command", None)),
             args=_optional_tuple(item.str_list("args", None)),
-            tmp_size=item.str("tmpSize", "256Mi", pattern=_QUANTITY_MEM_RE, what="a size like 256Mi"),
+            tmp_size=item.str(
+                "tmpSize", _default(Microservice, "tmp_size"), pattern=_QUANTITY_MEM_RE, what="a size like 256Mi"
+            ),
         )
         if service.name == "limiter":
             raise ConfigError(f"{item.where} field 'name': 'limiter' is reserved for the rate limiter.")

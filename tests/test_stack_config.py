@@ -512,3 +512,12 @@ def test_a_pattern_without_words_is_shown_as_the_pattern_itself():
             call()
     with pytest.raises(ConfigError, match=r"expected digits\.$"):
         reader.str("k", pattern=digits, what="digits")
+
+
+def test_a_microservice_with_only_its_required_fields_gets_the_specs_defaults():
+    """A field left out means what the services layer means by it (the defaults docs/add-a-microservice.md lists)."""
+    from components.specs import Microservice
+
+    item = {"name": "svc", "image": "registry/svc:1", "port": 8080, "pathPrefix": "/svc"}
+    (service,) = parse(_raw(microservices=[item]), stack="dev").microservices
+    assert service == Microservice(name="svc", image="registry/svc:1", port=8080, path_prefix="/svc")
