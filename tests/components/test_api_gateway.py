@@ -138,6 +138,11 @@ def test_every_method_reaches_the_internal_nlb_through_the_vpc_link(stack: Recor
             assert inputs["timeoutMilliseconds"] == 29000  # API Gateway's maximum for an integration
         proxy = one([i for i in integrations if "{proxy}" in i["inputs"]["uri"]], "proxy integration")
         assert proxy["inputs"]["requestParameters"] == {"integration.request.path.proxy": "method.request.path.proxy"}
+        # API Gateway refuses an integration that maps a method parameter its method does not declare ("Invalid
+        # mapping expression parameter specified"): the {proxy+} method declares it, the root one has none.
+        declared = {m["inputs"]["resourceId"]: m["inputs"].get("requestParameters") for m in methods}
+        assert declared[proxy["inputs"]["resourceId"]] == {"method.request.path.proxy": True}
+        assert sorted(map(str, declared.values())) == sorted(["None", str({"method.request.path.proxy": True})])
         resource = one(under(stack, region, "aws:apigateway/resource:Resource"), "proxy resource")
         assert resource["inputs"]["pathPart"] == "{proxy+}"
 
