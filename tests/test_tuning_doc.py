@@ -6,6 +6,7 @@ the code without its row (or the reverse) fails here.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 
@@ -47,6 +48,11 @@ def _release(stack: RecordedStack, chart: str) -> list[dict]:
 
 def _of(stack: RecordedStack, type_: str, key: str) -> list:
     return [r["inputs"][key] for r in stack.of_type(type_)]
+
+
+def _ecr_rules(stack: RecordedStack) -> list[dict]:
+    policies = _of(stack, "aws:ecr/lifecyclePolicy:LifecyclePolicy", "policy")
+    return [rule for policy in policies for rule in json.loads(policy)["rules"]]
 
 
 READERS: dict[str, Callable[[RecordedStack], Iterable[str]]] = {
@@ -115,6 +121,12 @@ READERS: dict[str, Callable[[RecordedStack], Iterable[str]]] = {
         for origins in _of(s, "aws:cloudfront/distribution:Distribution", "origins")
         for c in (o.get("customOriginConfig") for o in origins)
         if c
+    ),
+    "ecr-untagged-expiry": lambda s: (
+        _num(rule["selection"]["countNumber"]) for rule in _ecr_rules(s) if rule["selection"]["tagStatus"] == "untagged"
+    ),
+    "ecr-tagged-kept": lambda s: (
+        _num(rule["selection"]["countNumber"]) for rule in _ecr_rules(s) if rule["selection"]["tagStatus"] == "tagged"
     ),
     "origin-secret-length": lambda s: (
         _num(r["inputs"]["length"])

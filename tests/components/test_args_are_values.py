@@ -46,7 +46,11 @@ def test_instances_cannot_be_changed(cls):
 # resources it waits for, the config's are their specs.
 _NOT_CONFIG = {"node_groups"}
 # Fields fed from a config key of another name (see __main__.py).
-_CONFIG_KEY = {("ApiGatewaySettings", "manage_account_logging_role"): "apiGatewayAccountLoggingRole"}
+_CONFIG_KEY = {
+    ("ApiGatewaySettings", "manage_account_logging_role"): "apiGatewayAccountLoggingRole",
+    ("LimiterArgs", "min_replicas"): "limiterMinReplicas",
+    ("LimiterArgs", "max_replicas"): "limiterMaxReplicas",
+}
 
 
 def _camel(name: str) -> str:
@@ -70,4 +74,4 @@ def test_a_component_used_alone_defaults_like_a_stack_that_leaves_the_key_unset(
             assert default == declared[key]["default"], (cls.__name__, field.name, key)
             compared.append(f"{cls.__name__}.{field.name}")
     expected = {"DataArgs.deletion_protection", "RegionalEdgeArgs.waf_rate_limit", "EksClusterArgs.kubernetes_version"}
-    assert expected | {"ApiGatewaySettings.manage_account_logging_role"} <= set(compared)
+    assert expected | {"ApiGatewaySettings.manage_account_logging_role", "LimiterArgs.min_replicas"} <= set(compared)

@@ -110,6 +110,9 @@ def test_regional_acl_has_managed_groups_and_rate_rule_from_config(stack: Record
         statement = rate["statement"]["rateBasedStatement"]
         assert statement["limit"] == limit
         assert statement["aggregateKeyType"] == "IP"
+        # The window the wafRateLimit key's description promises ("per 5 minutes" in Pulumi.yaml).
+        assert "per client IP per 5 minutes" in stack_files.declarations()["wafRateLimit"]["description"]
+        assert statement["evaluationWindowSec"] == 5 * 60
         assert rate["action"]["block"]["customResponse"]["responseCode"] == 429
         assert len({r["priority"] for r in rules}) == len(rules)
         for r in rules:
@@ -583,3 +586,17 @@ def test_every_web_acl_and_rule_keeps_sampled_requests_and_metrics(stack: Record
         configs = [acl["inputs"]["visibilityConfig"], *(r["visibilityConfig"] for r in acl["inputs"]["rules"])]
         assert all(c["sampledRequestsEnabled"] is True and c["cloudwatchMetricsEnabled"] is True for c in configs)
     assert "sampled requests" in (stack_files.ROOT / "docs" / "runbook.md").read_text()
+
+
+def test_the_api_entry_hands_its_regional_domain_and_stage_segment_to_the_program(stack: RecordedStack) -> None:
+    """The regional API domain is a stack output (Route 53 and clients need it) and the stage segment is what
+    the limiter strips before it matches rules."""
+    for region in regions(stack):
+        domain = stack.named(f"{region}-edge-apigw-domain")["outputs"]["regionalDomainName"]
+        assert stack.exports()["regional"][region]["apiRegionalDomain"] == domain
+        deployment = stack.named(f"{region}-limiter-deployment")
+        env = {
+            e["name"]: e.get("value") for e in deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        stage = stack.named(f"{region}-edge-apigw-stage")["inputs"]["stageName"]
+        assert json.loads(env["LIMITER_STRIP_PATH_PREFIXES"]) == [f"/{stage}"]

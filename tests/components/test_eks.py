@@ -262,6 +262,10 @@ def test_addons_are_helm_releases_on_the_cluster_provider(dev_stack):
     # The chart must create the service account the IRSA role trusts (it is not made elsewhere).
     assert lbc["serviceAccount"]["create"] is True
     assert lbc["serviceAccount"]["name"] == "aws-load-balancer-controller"
+    autoscaler = releases["cluster-autoscaler"]["inputs"]["values"]["rbac"]["serviceAccount"]
+    assert (autoscaler["create"], autoscaler["name"]) == (True, "cluster-autoscaler")
+    role = dev_stack.named(f"{L}-cluster-autoscaler-role")["outputs"]["arn"]
+    assert autoscaler["annotations"] == {"eks.amazonaws.com/role-arn": role}
 
 
 def test_irsa_roles_are_bound_to_one_service_account_each(dev_stack):

@@ -303,6 +303,24 @@ def test_invalid_rules_fail_with_the_limiters_message():
         limiter_mod.render_rules([{"name": "r", "key": ["nonsense"], "limit": 1, "window_seconds": 1}])
 
 
+def test_rules_from_config_render_as_plain_yaml_the_limiter_accepts():
+    """Pulumi hands config objects over as read-only mappings with JSON numbers as floats; the limiter's parser
+    takes only ints for limits and windows, so the rendered file must hold plain mappings and ints."""
+    from types import MappingProxyType
+
+    rule = MappingProxyType(
+        {"name": "r", "key": ("client_ip",), "limit": 300.0, "window_seconds": 60.0,
+         "match": MappingProxyType({"path_prefix": "/api/"})}
+    )  # fmt: skip
+    rendered = yaml.safe_load(limiter_mod.render_rules([rule]))
+    assert rendered == {
+        "rules": [
+            {"name": "r", "key": ["client_ip"], "limit": 300, "window_seconds": 60, "match": {"path_prefix": "/api/"}}
+        ]
+    }
+    assert type(rendered["rules"][0]["limit"]) is int
+
+
 # -- the real program --------------------------------------------------------------------------------------------
 @pytest.fixture(params=["dev", "prod"])
 def main_stack(request) -> RecordedStack:
