@@ -424,14 +424,28 @@ def test_alarm_topic_args_are_checked_naming_the_field(args, message):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("api_latency_p99_ms", 0), ("limiter_deny_ratio", 1.0), ("evaluation_minutes", 0), ("alb_elb_5xx", -1)],
-)
+    [("api_latency_p99_ms", 0), ("api_latency_p99_ms", 29_001), ("limiter_deny_ratio", 1.0),
+     ("limiter_deny_ratio", 0.0), ("evaluation_minutes", 0), ("evaluation_minutes", 61), ("alb_elb_5xx", -1),
+     ("cloudfront_5xx_rate_percent", 0), ("cloudfront_5xx_rate_percent", 101), ("waf_blocked_requests", 0)],
+)  # fmt: skip
 def test_thresholds_out_of_range_are_refused_naming_the_field(field, value):
     from components.observability import AlarmThresholds, validate_thresholds
 
     with pytest.raises(ValueError) as err:
         validate_thresholds("RegionalObservabilityArgs.thresholds", AlarmThresholds(**{field: value}))
     assert f"RegionalObservabilityArgs.thresholds.{field}" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("api_latency_p99_ms", 1), ("api_latency_p99_ms", 29_000), ("cloudfront_5xx_rate_percent", 1),
+     ("cloudfront_5xx_rate_percent", 100), ("evaluation_minutes", 1), ("evaluation_minutes", 60),
+     ("alb_elb_5xx", 0), ("waf_blocked_requests", 1)],
+)  # fmt: skip
+def test_thresholds_at_the_ends_of_their_ranges_are_accepted(field, value):
+    from components.observability import AlarmThresholds, validate_thresholds
+
+    validate_thresholds("RegionalObservabilityArgs.thresholds", AlarmThresholds(**{field: value}))
 
 
 @pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack"])
