@@ -201,6 +201,15 @@ def test_alarms_are_well_formed_for_cloudwatch(stack_name, request):
             assert props["period"] * periods <= 86400, alarm["name"]
 
 
+@pytest.mark.parametrize("stack_name", ["dev_stack", "prod_stack", "prod_preview"])
+def test_every_alarm_period_is_one_cloudwatch_takes(stack_name, request):
+    from tools.preflight import values
+
+    stack = request.getfixturevalue(stack_name)
+    assert stack.of_type(ALARM)
+    assert [f.message for f in values.check(stack.record) if f.rule == "alarm-period"] == []
+
+
 def test_health_check_alarms_live_in_us_east_1(prod_stack):
     alarms = [a for a in prod_stack.of_type(ALARM) if any(m[0] == "AWS/Route53" for m in _metrics(a))]
     assert len(alarms) == len(prod_stack.of_type(HEALTH_CHECK)) == 4  # origin + api, two regions

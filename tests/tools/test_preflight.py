@@ -236,6 +236,18 @@ def test_integration_timeouts_and_log_retention_are_values_aws_takes():
     ]
 
 
+def test_alarm_periods_are_ones_cloudwatch_takes():
+    def alarm(name, **inputs):
+        return _resource("aws:cloudwatch/metricAlarm:MetricAlarm", name, inputs)
+
+    queries = [{"id": "m0", "metric": {"period": 61.0}}, {"id": "total", "expression": "SUM([m0])"}]
+    assert _rules(
+        alarm("ok60", period=60.0, evaluationPeriods=5.0), alarm("ok10", period=10, evaluationPeriods=3),
+        alarm("odd", period=61, evaluationPeriods=1), alarm("math", metricQueries=queries, evaluationPeriods=1),
+        alarm("long", period=300, evaluationPeriods=289), alarm("week", period=3600, evaluationPeriods=168),
+    ) == [("alarm-period", "odd"), ("alarm-period", "math"), ("alarm-period", "long")]  # fmt: skip
+
+
 def test_waf_priorities_are_distinct_and_not_negative():
     transform = {"byteMatchStatement": {"textTransformations": [{"priority": 0, "type": "NONE"}]}}
     good = [{"name": "a", "priority": 10.0, "statement": {"notStatement": {"statement": transform}}},

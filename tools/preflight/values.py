@@ -32,6 +32,7 @@ RULES = [
     ("api-integration-timeout", "API Gateway integration timeouts are within 50 to 29,000 ms"),
     ("waf-priorities", "WAF rules, and the text transformations of each statement, have distinct priorities >= 0"),
     ("log-retention", "CloudWatch log groups keep their events for a period CloudWatch Logs accepts"),
+    ("alarm-period", "CloudWatch alarm periods are 10, 20, 30 s or a multiple of 60, within the evaluation range"),
 ]
 
 #: botocore logs PutRetentionPolicy `retentionInDays`: "Possible values are: 1, 3, ..., and 3653"; 0 is
@@ -45,6 +46,10 @@ _EKS_SOURCE = "EKS user guide: networking requirements for VPC and subnets; clus
 _ECR_SOURCE = "ECR user guide: lifecycle policy properties (rulePriority, tagStatus, tagPatternList/tagPrefixList)"
 _APIGW_SOURCE = "botocore apigateway PutIntegration timeoutInMillis (50 to 29,000 ms)"
 _WAF_SOURCE = "AWS WAF API reference: Rule.Priority, TextTransformation.Priority (minimum 0, distinct)"
+_ALARM_SOURCE = (
+    "CloudWatch API reference, PutMetricAlarm Period: 10, 20, 30 or any multiple of 60; Period x EvaluationPeriods "
+    "at most one day for a period under an hour, seven days otherwise"
+)
 _LOGS_SOURCE = "botocore logs PutRetentionPolicy retentionInDays; pulumi-aws cloudwatch.LogGroup (0: never expire)"
 
 
@@ -116,6 +121,23 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def alarm_period_errors(inputs: Mapping[str, Any]) -> list[str]:
+    """What PutMetricAlarm would refuse in an alarm's period(s): its own, or each metric query's."""
+    periods = [_number(inputs.get("period"))]
+    for query in inputs.get("metricQueries") or []:
+        metric = query.get("metric") if isinstance(query, Mapping) else None
+        if isinstance(metric, Mapping):
+            periods.append(_number(metric.get("period")))
+    errors = []
+    evaluations = _number(inputs.get("evaluationPeriods"))
+    for period in (p for p in periods if p is not None):
+        if period not in (10, 20, 30) and (period <= 0 or period % 60):
+            errors.append(f"period {period:g} s is not 10, 20, 30 or a multiple of 60")
+        elif evaluations is not None and period * evaluations > (86_400 if period < 3600 else 604_800):
+            errors.append(f"period {period:g} s x {evaluations:g} evaluation periods is longer than CloudWatch allows")
+    return errors
+
+
 def check(record: Mapping[str, Any]) -> list[Finding]:
     resources = [r for r in record["resources"] if r.get("custom")]
     found = []
@@ -166,6 +188,9 @@ def check(record: Mapping[str, Any]) -> list[Finding]:
         elif r["type"] == "aws:wafv2/webAcl:WebAcl":
             for error in waf_priority_errors(inputs.get("rules")):
                 finding("waf-priorities", r, f"would be refused by WAF: {error}.", _WAF_SOURCE)
+        elif r["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            for error in alarm_period_errors(inputs):
+                finding("alarm-period", r, f"would be refused by CloudWatch: {error}.", _ALARM_SOURCE)
         elif r["type"] == "aws:cloudwatch/logGroup:LogGroup":
             days = _number(inputs.get("retentionInDays"))
             if days is not None and days not in LOG_RETENTION_DAYS:
