@@ -16,7 +16,16 @@ from components.api_gateway import (
     _validate,
 )
 from components.specs import ApiConsumer
-from tests.components.programs.edge_helpers import GATEWAY_HEALTH_CHECK, config, one, referrers, regions, under, variant
+from tests.components.programs.edge_helpers import (
+    GATEWAY_HEALTH_CHECK,
+    assert_reaches_only_the_gateway_pods,
+    config,
+    one,
+    referrers,
+    regions,
+    under,
+    variant,
+)
 from tools.preflight import values
 from tools.records import RecordedStack, Resource, is_unknown
 
@@ -329,17 +338,8 @@ def test_the_nlb_reaches_the_gateway_pods_on_the_traffic_and_health_check_ports_
     check ports, every target stays unhealthy and the API entry is down."""
     for region in regions(stack):
         nlb = _nlb(stack, region)
-        (group_id,) = nlb["inputs"]["securityGroups"]
         target_group = stack.named(f"{region}-edge-apigw-api-tg")["inputs"]
-        egress = [
-            r["inputs"]
-            for r in under(stack, region, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
-            if r["inputs"]["securityGroupId"] == group_id
-        ]
-        expected_ports = {int(target_group["port"]), int(target_group["healthCheck"]["port"])}
-        assert {(e["fromPort"], e["toPort"]) for e in egress} == {(p, p) for p in expected_ports}
-        vpc_cidr = stack.named(f"{region}-eks-vpc")["inputs"]["cidrBlock"]
-        assert {(e["ipProtocol"], e["cidrIpv4"]) for e in egress} == {("tcp", vpc_cidr)}
+        assert_reaches_only_the_gateway_pods(stack, region, set(nlb["inputs"]["securityGroups"]), target_group)
         # A rolled gateway pod's long-lived VPC-link connections are closed once it is deregistered, so
         # clients reconnect to a live pod instead of hanging on one that is gone.
         assert target_group["connectionTermination"] is True

@@ -26,6 +26,7 @@ from components.edge import (
 from tests.components.programs.edge_helpers import (
     GATEWAY_HEALTH_CHECK,
     alb,
+    assert_reaches_only_the_gateway_pods,
     config,
     mock_invoke,
     one,
@@ -565,17 +566,10 @@ def test_the_alb_reaches_the_gateway_pods_on_the_traffic_and_health_check_ports_
     """Without egress to the pods on the target group's traffic and health-check ports, every target stays
     unhealthy: the web entry is down."""
     for region in regions(stack):
-        groups = set(alb(stack, region)["inputs"]["securityGroups"])
         target_group = stack.named(f"{region}-edge-web-tg")["inputs"]
-        egress = [
-            r["inputs"]
-            for r in stack.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
-            if r["inputs"]["securityGroupId"] in groups
-        ]
-        expected_ports = {int(target_group["port"]), int(target_group["healthCheck"]["port"])}
-        assert {(e["fromPort"], e["toPort"]) for e in egress} == {(p, p) for p in expected_ports}
-        vpc_cidr = stack.named(f"{region}-eks-vpc")["inputs"]["cidrBlock"]
-        assert {(e["ipProtocol"], e["cidrIpv4"]) for e in egress} == {("tcp", vpc_cidr)}
+        assert_reaches_only_the_gateway_pods(
+            stack, region, set(alb(stack, region)["inputs"]["securityGroups"]), target_group
+        )
 
 
 def test_every_web_acl_and_rule_keeps_sampled_requests_and_metrics(stack: RecordedStack) -> None:

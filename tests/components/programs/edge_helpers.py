@@ -60,6 +60,22 @@ def alb(stack: RecordedStack, region: str) -> Resource:
     return one(found, f"ALB in {region}")
 
 
+def assert_reaches_only_the_gateway_pods(
+    stack: RecordedStack, region: str, group_ids: set[str], target_group: dict[str, Any]
+) -> None:
+    """A load balancer's security groups allow egress to the VPC on its target group's traffic and health-check
+    ports (TCP), and nothing else: without it every target stays unhealthy."""
+    egress = [
+        r["inputs"]
+        for r in stack.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if r["inputs"]["securityGroupId"] in group_ids
+    ]
+    expected_ports = {int(target_group["port"]), int(target_group["healthCheck"]["port"])}
+    assert {(e["fromPort"], e["toPort"]) for e in egress} == {(p, p) for p in expected_ports}
+    vpc_cidr = stack.named(f"{region}-eks-vpc")["inputs"]["cidrBlock"]
+    assert {(e["ipProtocol"], e["cidrIpv4"]) for e in egress} == {("tcp", vpc_cidr)}
+
+
 def referrers(stack: RecordedStack, type_: str, target: Resource, prop: str) -> list[Resource]:
     """Resources of `type_` whose property `prop` was derived from `target`."""
     return [r for r in stack.of_type(type_) if stack.depends_on(r, target, prop)]
